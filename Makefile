@@ -1,0 +1,83 @@
+# Portal: `make run` serves the portal on SQLite, `make test` runs every test. Both set
+# everything up first and are fast on a second run.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# python3.12 on PATH first (a pyenv shim counts only if it really runs 3.12), then pyenv's.
+PYTHON312 ?= $(shell \
+	if python3.12 -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then \
+		command -v python3.12; \
+	else \
+		ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1; \
+	fi)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+export PIP_PROGRESS_BAR := off
+
+.PHONY: help venv deps dev-deps run test lint format migrate browser tools check-deploy bench clean
+
+help:
+	@echo "make run    set up .venv, migrate, create the demo accounts and serve http://$(HOST):$(PORT)"
+	@echo "make test   set up everything and run ruff and the whole test suite"
+	@echo "make lint   ruff check + ruff format --check"
+	@echo "make bench  run the benchmarks in bench/"
+
+$(PY):
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it (e.g. pyenv install 3.12) or set PYTHON312=/path/to/python3.12" >&2; exit 1; }
+	$(PYTHON312) -m venv $(VENV)
+
+# Stamps make a second run skip pip when the requirement files did not change.
+$(VENV)/.stamp-deps: requirements.txt | $(PY)
+	$(PIP) install -r requirements.txt
+	@touch $@
+
+$(VENV)/.stamp-dev-deps: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install -r requirements-dev.txt
+	@touch $@ $(VENV)/.stamp-deps
+
+venv: $(PY)
+deps: $(VENV)/.stamp-deps
+dev-deps: $(VENV)/.stamp-dev-deps
+
+migrate: deps
+	DEBUG=1 $(PY) manage.py migrate --noinput -v 0
+
+run: deps migrate
+	@DEBUG=1 $(PY) manage.py portal_demo
+	@echo "Serving http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
+	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Headless Chromium for the browser tests, from Debian's packages (needs root and apt).
+browser:
+	@if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests"; \
+		(apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) \
+		|| echo "warning: could not install chromium; browser tests will skip" >&2; \
+	else echo "note: no chromium and no root apt; browser tests will skip" >&2; fi
+
+lint: dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: dev-deps
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: dev-deps browser lint
+	$(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
+
+check-deploy: deps
+	DEBUG=0 SECRET_KEY="$$(head -c 48 /dev/urandom | base64)" ALLOWED_HOSTS=portal.example.com \
+	SECURE_SSL_REDIRECT=1 SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=1 SECURE_HSTS_PRELOAD=1 \
+	$(PY) manage.py check --deploy --fail-level WARNING
+
+bench: dev-deps
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) staticfiles var/test-artifacts

@@ -1,0 +1,3 @@
+"""Workflows of the module: keyword-only functions named <thing>_<action>."""
+
+from __future__ import annotations

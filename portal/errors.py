@@ -1,0 +1,49 @@
+"""Error pages: JSON envelopes under /api/, HTML elsewhere, never a stack trace."""
+
+from __future__ import annotations
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.csrf import csrf_failure as django_csrf_failure
+
+from portal.api import json_error
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return json_error(request, 404, "not_found", "No such endpoint or object.")
+    return render(request, "errors/404.html", status=404)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    message = str(exception) if exception and str(exception) else "You may not do this."
+    if _is_api(request):
+        return json_error(request, 403, "permission_denied", message)
+    return render(request, "errors/403.html", {"message": message}, status=403)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):
+        if _is_api(request):
+            return json_error(request, 413, "payload_too_large", "The request body is too large.")
+        return render(request, "errors/413.html", status=413)
+    if _is_api(request):
+        return json_error(request, 400, "bad_request", "The request could not be understood.")
+    return render(request, "errors/400.html", status=400)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return json_error(request, 500, "server_error", "Something went wrong on our side.")
+    return render(request, "errors/500.html", status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if _is_api(request):
+        return json_error(request, 403, "csrf_failed", f"CSRF check failed: {reason}")
+    return django_csrf_failure(request, reason)
