@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
