@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -22,6 +24,7 @@ admin.site.site_title = settings.SITE_NAME
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("favicon.ico", views.favicon),
     path("readyz", health.readyz, name="readyz"),
     path("", views.dashboard, name="dashboard"),
     path("dashboard/cards/<slug:label>/", views.dashboard_card, name="dashboard-card"),
@@ -44,7 +47,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",
-        login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        # Swagger UI sets inline styles; scripts stay 'self' only.
+        csp_update({"style-src": [UNSAFE_INLINE]})(
+            login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+        ),
         name="api-docs",
     ),
 ]

@@ -5,13 +5,18 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 
 from portal.modules import card, enabled_modules
 from portal.roles import viewer_required
 
 LOGIN_WINDOW_S = 15 * 60
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    return HttpResponseRedirect(static("img/portal.svg"))
 
 
 @viewer_required
