@@ -1,0 +1,368 @@
+"""http: one GET/HEAD with honest per-phase timings, redirects re-checked hop by hop."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+
+from portal.egress import EgressForbidden, PinnedHTTPConnection, ResolvedAddress
+
+from .base import (
+    ErrorCode,
+    Limits,
+    ProbeContext,
+    ProbeKind,
+    ProbeOptionsError,
+    ProbeResult,
+    Recorder,
+    ms,
+)
+from .httpcheck import DEFAULT_ACCEPTED, StatusRange, decode_body, evaluate, parse_status_ranges
+from .netutil import classify_os_error, resolve_target
+from .options import OptionReader, ascii_host, family_for
+
+USER_AGENT = "Portal-NetProbe/1.0"
+REDIRECTS = (301, 302, 303, 307, 308)
+SELECTED_HEADERS = (
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "server",
+    "location",
+    "cache-control",
+    "expires",
+    "last-modified",
+    "etag",
+    "age",
+    "via",
+    "alt-svc",
+    "strict-transport-security",
+    "content-security-policy",
+    "x-content-type-options",
+    "x-frame-options",
+)
+PHASES = ("dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "download_ms")
+_HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1"}
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    method: str = "GET"
+    follow_redirects: bool = True
+    max_redirects: int = 5
+    verify_tls: bool = True
+    expect_status: tuple[str, ...] = ()  # "200", "200-299", "2xx"; empty = 200-399
+    keyword: str | None = None
+    regex: str | None = None
+    body_excerpt_bytes: int = 2048
+    timeout: float = 5.0  # the budget for the whole probe, redirects included
+    ip_version: int | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
+        known = [f for f in cls.__dataclass_fields__]
+        r = OptionReader(raw, known)
+        expect = r.strings("expect_status")
+        if expect and parse_status_ranges(expect) is None:
+            r.error("expect_status", 'items must look like "200", "200-299" or "2xx"')
+        regex = r.string("regex", 512)
+        if regex is not None:
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                r.error("regex", f"not a valid regular expression: {exc}")
+        options = cls(
+            method=r.choice("method", "GET", ("GET", "HEAD")),
+            follow_redirects=r.boolean("follow_redirects", True),
+            max_redirects=r.integer("max_redirects", limits.max_redirects, 0, limits.max_redirects),
+            verify_tls=r.boolean("verify_tls", True),
+            expect_status=expect,
+            keyword=r.string("keyword", 512),
+            regex=regex,
+            body_excerpt_bytes=r.integer(
+                "body_excerpt_bytes",
+                min(limits.default_body_excerpt_bytes, limits.max_body_excerpt_bytes),
+                0,
+                limits.max_body_excerpt_bytes,
+            ),
+            timeout=r.timeout(limits),
+            ip_version=r.ip_version(),
+        )
+        r.raise_if_errors()
+        return options
+
+
+def check_target(target: str, options: HttpOptions | None = None) -> str:
+    """The URL to request: https:// when no scheme is given, the host in IDNA form."""
+    url, problem = normalize_url(target if "://" in target else f"https://{target}")
+    if problem:
+        raise ProbeOptionsError({"target": problem})
+    return url
+
+
+def normalize_url(url: str) -> tuple[str, str | None]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return url, f"not a valid URL: {exc}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return url, "the scheme must be http or https"
+    if parts.username is not None or parts.password is not None:
+        return url, "credentials in the URL are not supported"
+    host = ascii_host(parts.hostname or "")
+    if host is None:
+        return url, "the URL needs a valid host"
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{port}" if port is not None else ""
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=netloc)), None
+
+
+@dataclass
+class Hop:
+    url: str
+    timings: dict[str, float | None] = field(
+        default_factory=lambda: dict.fromkeys((*PHASES, "total_ms"))
+    )
+    address: ResolvedAddress | None = None
+    status: int | None = None
+    reason: str = ""
+    http_version: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    body_capped: bool = False
+    tls: dict[str, Any] | None = None
+    error: tuple[ErrorCode, str] | None = None
+
+    def location(self) -> str | None:
+        if self.status in REDIRECTS:
+            return self.headers.get("location")
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "status": self.status,
+            "address": self.address.address if self.address else None,
+            "timings": self.timings,
+            "error": {"code": self.error[0], "message": self.error[1]} if self.error else None,
+        }
+
+
+def run(target: str, options: HttpOptions, ctx: ProbeContext) -> ProbeResult:
+    url = check_target(target)
+    rec = Recorder("http", target)
+    accepted = parse_status_ranges(options.expect_status or DEFAULT_ACCEPTED) or []
+    deadline = time.monotonic() + options.timeout
+    chain: list[Hop] = []
+    while True:
+        hop = _fetch(url, options, ctx, deadline, rec if not chain else None)
+        chain.append(hop)
+        location = hop.location()
+        if hop.error or not (options.follow_redirects and location):
+            break
+        if len(chain) > options.max_redirects:
+            hop.error = ("http", f"too many redirects (more than {options.max_redirects})")
+            break
+        url, problem = normalize_url(urljoin(url, location))
+        if problem:
+            hop.error = ("http", f"cannot follow the redirect to {url!r}: {problem}")
+            break
+    return _finish(rec, options, chain, accepted)
+
+
+def _fetch(
+    url: str, options: HttpOptions, ctx: ProbeContext, deadline: float, rec: Recorder | None
+) -> Hop:
+    hop = Hop(url)
+    t_start = time.perf_counter()
+    try:
+        _exchange(hop, options, ctx, deadline, rec, t_start)
+    finally:
+        hop.timings["total_ms"] = ms(time.perf_counter() - t_start)
+    return hop
+
+
+def _exchange(
+    hop: Hop,
+    options: HttpOptions,
+    ctx: ProbeContext,
+    deadline: float,
+    rec: Recorder | None,
+    t_start: float,
+) -> None:
+    """One request/response; fills `hop` (the first hop records the resolution in `rec`)."""
+    parts = urlsplit(hop.url)
+    https = parts.scheme.lower() == "https"
+    host, port = parts.hostname or "", parts.port or (443 if https else 80)
+    try:
+        resolved, failure = resolve_target(ctx.policy, host, port, family_for(options.ip_version))
+    except EgressForbidden as exc:
+        if rec is not None:
+            raise
+        hop.error = ("forbidden", f"redirect refused: {exc.message}")
+        return
+    t = _phase(hop, "dns_ms", t_start)
+    if failure:
+        hop.error = failure
+        return
+    if rec is not None:
+        rec.resolved(resolved)
+    phase = "connect"
+    sock = conn = None
+    try:
+        sock, hop.address = ctx.policy.connect(
+            host, port, timeout=_remaining(deadline), resolved=resolved
+        )
+        if rec is not None:
+            rec.use(hop.address)
+        t = _phase(hop, "connect_ms", t)
+        if https:
+            phase = "tls"
+            sock.settimeout(_remaining(deadline))
+            sock = _tls_context(options, ctx).wrap_socket(sock, server_hostname=host)
+            hop.tls = {"version": sock.version(), "cipher": (sock.cipher() or ("",))[0]}
+            t = _phase(hop, "tls_ms", t)
+        phase = "ttfb"
+        conn = PinnedHTTPConnection(host, port, hop.address, _remaining(deadline), sock=sock)
+        conn.connect()
+        sock.settimeout(_remaining(deadline))
+        conn.request(options.method, _path(parts), headers=_request_headers(host, port, https))
+        response = conn.getresponse()
+        t = _phase(hop, "ttfb_ms", t)
+        phase = "download"
+        hop.status, hop.reason = response.status, response.reason
+        hop.http_version = _HTTP_VERSIONS.get(response.version, f"HTTP/{response.version}")
+        for name in SELECTED_HEADERS:
+            values = response.headers.get_all(name)
+            if values:
+                hop.headers[name] = ", ".join(values)
+        hop.body, hop.body_capped = _read_body(response, sock, ctx.limits, deadline)
+        _phase(hop, "download_ms", t)
+    except TimeoutError:
+        hop.error = ("timeout", f"timed out during {phase}")
+    except http.client.HTTPException as exc:
+        hop.error = ("http", f"bad HTTP response: {type(exc).__name__} {exc}".strip())
+    except OSError as exc:
+        code, message = classify_os_error(exc)
+        if code not in ("tls", "timeout"):
+            code = "connect" if phase == "connect" else "tls" if phase == "tls" else "http"
+        hop.error = (code, message)
+    finally:
+        if conn is not None:
+            conn.close()
+        if sock is not None:
+            sock.close()
+
+
+def _phase(hop: Hop, name: str, t0: float) -> float:
+    now = time.perf_counter()
+    hop.timings[name] = ms(now - t0)
+    return now
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _tls_context(options: HttpOptions, ctx: ProbeContext) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ctx.ca_file)
+    if not options.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])  # http.client speaks HTTP/1.x only
+    return context
+
+
+def _path(parts: SplitResult) -> str:
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _request_headers(host: str, port: int, https: bool) -> dict[str, str]:
+    host_header = f"[{host}]" if ":" in host else host
+    if port != (443 if https else 80):
+        host_header = f"{host_header}:{port}"
+    return {
+        "Host": host_header,
+        "User-Agent": USER_AGENT,
+        "Accept": "*/*",
+        "Accept-Encoding": "identity",
+        "Connection": "close",
+    }
+
+
+def _read_body(
+    response: http.client.HTTPResponse, sock: Any, limits: Limits, deadline: float
+) -> tuple[bytes, bool]:
+    cap = limits.max_body_read_bytes
+    chunks: list[bytes] = []
+    size = 0
+    while size <= cap:
+        sock.settimeout(_remaining(deadline))
+        chunk = response.read(min(65536, cap + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[:cap], size > cap
+
+
+def _finish(
+    rec: Recorder, options: HttpOptions, chain: list[Hop], accepted: list[StatusRange]
+) -> ProbeResult:
+    last = chain[-1]
+    answered = [h for h in chain if h.status is not None]
+    final = answered[-1] if answered else None
+    timings: dict[str, float | None] = {}
+    for name in (*PHASES, "total_ms"):
+        values = [h.timings[name] for h in chain if h.timings[name] is not None]
+        timings[name] = round(sum(v for v in values if v is not None), 3) if values else None
+    result: dict[str, Any] = {
+        "url": chain[0].url,
+        "final_url": last.url,
+        "method": options.method,
+        "status_code": final.status if final else None,
+        "reason": final.reason if final else None,
+        "http_version": final.http_version if final else None,
+        "headers": final.headers if final else {},
+        "tls": final.tls if final else None,
+        "timings": timings,
+        "redirects": len(chain) - 1,
+        "chain": [h.to_dict() for h in chain],
+        "body_size": None,
+        "body_read_capped": False,
+        "body_excerpt": None,
+        "truncated": False,
+        "expectations": None,
+    }
+    if final is not None:
+        excerpt_bytes = final.body[: options.body_excerpt_bytes]
+        result.update(
+            body_size=len(final.body),
+            body_read_capped=final.body_capped,
+            body_excerpt=decode_body(excerpt_bytes, final.headers.get("content-type")),
+            truncated=len(excerpt_bytes) < len(final.body) or final.body_capped,
+        )
+    if last.error:
+        return rec.failed(last.error[0], last.error[1], result)
+    assert final is not None
+    text = decode_body(final.body, final.headers.get("content-type"))
+    regex = re.compile(options.regex) if options.regex else None
+    report, failure = evaluate(final.status or 0, text, accepted, options.keyword, regex)
+    result["expectations"] = report
+    if failure:
+        return rec.failed("http", failure, result)
+    return rec.ok(result)
+
+
+PROBE = ProbeKind(name="http", options=HttpOptions, check_target=check_target, run=run)

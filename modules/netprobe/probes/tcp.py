@@ -1,0 +1,82 @@
+"""tcp: TCP connect timing as a ping (works where ICMP does not, e.g. AWS Lambda)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Self
+
+from .base import ErrorCode, Limits, ProbeContext, ProbeKind, ProbeResult, Recorder
+from .netutil import classify_os_error, resolve_target
+from .options import OptionReader, family_for, split_host_port
+from .stats import Attempt, most_common_error, summarize
+
+
+@dataclass(frozen=True)
+class TcpOptions:
+    port: int | None = None
+    count: int = 4
+    interval: float = 0.2
+    timeout: float = 5.0
+    ip_version: int | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
+        r = OptionReader(raw, ("port", "count", "interval", "timeout", "ip_version"))
+        options = cls(
+            port=r.integer("port", 0, 1, 65535) or None,
+            count=r.integer("count", 4, 1, limits.max_count),
+            interval=r.number("interval", 0.2, limits.min_interval_s, limits.max_interval_s),
+            timeout=r.timeout(limits),
+            ip_version=r.ip_version(),
+        )
+        r.raise_if_errors()
+        return options
+
+
+def check_target(target: str, options: TcpOptions) -> tuple[str, int]:
+    return split_host_port(target, options.port, None)
+
+
+def run(target: str, options: TcpOptions, ctx: ProbeContext) -> ProbeResult:
+    host, port = check_target(target, options)
+    rec = Recorder("tcp", target)
+    resolved, failure = resolve_target(ctx.policy, host, port, family_for(options.ip_version))
+    if failure:
+        return rec.failed(*failure, {"port": port})
+    address = resolved[0]
+    rec.resolved(resolved, address)
+
+    deadline = time.monotonic() + ctx.limits.max_duration_s
+    attempts: list[Attempt] = []
+    for seq in range(options.count):
+        if seq:
+            time.sleep(options.interval)
+        if time.monotonic() >= deadline:
+            break
+        attempts.append(_connect_once(ctx, host, port, address, seq, options.timeout))
+
+    result = {"port": port, **summarize(attempts, options.count)}
+    if not result["received"]:
+        code, message = most_common_error(attempts)
+        return rec.failed(code, message, result)
+    return rec.ok(result)
+
+
+def _connect_once(
+    ctx: ProbeContext, host: str, port: int, address: Any, seq: int, timeout: float
+) -> Attempt:
+    t0 = time.perf_counter()
+    try:
+        sock, _ = ctx.policy.connect(host, port, timeout=timeout, resolved=[address])
+    except OSError as exc:
+        code: ErrorCode
+        code, message = classify_os_error(exc)
+        return Attempt(seq, None, code, message)
+    rtt = (time.perf_counter() - t0) * 1000
+    sock.close()
+    return Attempt(seq, round(rtt, 3))
+
+
+PROBE = ProbeKind(name="tcp", options=TcpOptions, check_target=check_target, run=run)
