@@ -18,7 +18,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PIP_PROGRESS_BAR := off
 
-.PHONY: help venv deps dev-deps run test lint format migrate browser tools check-deploy bench clean
+.PHONY: help venv deps dev-deps ops-tools run test lint format migrate browser check-deploy bench clean
 
 help:
 	@echo "make run    set up .venv, migrate, create the demo accounts and serve http://$(HOST):$(PORT)"
@@ -39,9 +39,17 @@ $(VENV)/.stamp-dev-deps: requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install -r requirements-dev.txt
 	@touch $@ $(VENV)/.stamp-deps
 
+# checkov pins versions that clash with the app's, so it lives in a venv of its own.
+TOOLS_VENV := .venv-tools
+$(TOOLS_VENV)/.stamp-ops: requirements-ops.txt | $(PY)
+	$(PYTHON312) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip --disable-pip-version-check -q install -r requirements-ops.txt
+	@touch $@
+
 venv: $(PY)
 deps: $(VENV)/.stamp-deps
 dev-deps: $(VENV)/.stamp-dev-deps
+ops-tools: $(TOOLS_VENV)/.stamp-ops
 
 migrate: deps
 	DEBUG=1 $(PY) manage.py migrate --noinput -v 0
@@ -68,7 +76,7 @@ format: dev-deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: dev-deps browser lint
+test: dev-deps ops-tools browser lint
 	$(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
 
 check-deploy: deps
@@ -80,4 +88,4 @@ bench: dev-deps
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) staticfiles var/test-artifacts
+	rm -rf $(VENV) $(TOOLS_VENV) staticfiles var/test-artifacts
