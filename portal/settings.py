@@ -253,7 +253,12 @@ if USE_S3_STORAGE:
     STORAGES = {
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": AWS_MEDIA_BUCKET_NAME, "location": "media"},
+            # Private (presigned URLs); a name in use gets a new one instead of an overwrite.
+            "OPTIONS": {
+                "bucket_name": AWS_MEDIA_BUCKET_NAME,
+                "location": "media",
+                "file_overwrite": False,
+            },
         },
         "staticfiles": {
             "BACKEND": "storages.backends.s3.S3Storage",
@@ -413,3 +418,48 @@ LOGGING = {
 # --- Modules --------------------------------------------------------------------------------
 
 FACES_FIXTURES_DIR = Path(envstr("FACES_FIXTURES_DIR", str(BASE_DIR.parent / "shared" / "faces")))
+
+# --- SOS_Broadcast ----------------------------------------------------------------------------
+# Deliveries are database rows; these knobs shape how the dispatcher claims, retries and wakes.
+
+PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL").rstrip("/")  # links in messages (ack pages)
+if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"PUBLIC_BASE_URL must start with http:// or https://, got {PUBLIC_BASE_URL!r}"
+    )
+SOS_WAKE = envchoice("SOS_WAKE", "thread", ("thread", "zappa", "none"))
+SOS_WORKERS = envint("SOS_WORKERS", 8, minimum=1, maximum=64)  # send threads per dispatcher
+SOS_MAX_ATTEMPTS = envint("SOS_MAX_ATTEMPTS", 5, minimum=1, maximum=50)
+SOS_BACKOFF_BASE_S = envfloat("SOS_BACKOFF_BASE_S", 10.0, minimum=0.01)
+SOS_BACKOFF_MAX_S = envfloat("SOS_BACKOFF_MAX_S", 600.0, minimum=0.01)
+SOS_LEASE_S = envint("SOS_LEASE_S", 90, minimum=5)  # > the longest send timeout
+SOS_POLL_S = envfloat("SOS_POLL_S", 2.0, minimum=0.05)  # sos_worker's idle poll
+SOS_DRAIN_MAX_S = envfloat("SOS_DRAIN_MAX_S", 25.0, minimum=1.0)  # one sweep's budget on Lambda
+SOS_SEND_TIMEOUT_S = envfloat("SOS_SEND_TIMEOUT_S", 10.0, minimum=0.5)  # webhook, SES, SNS
+SOS_EMAIL_BACKEND = envchoice(
+    "SOS_EMAIL_BACKEND", "default", ("default", "smtp", "ses", "console", "file", "locmem")
+)
+SOS_EMAIL_FROM = envstr("SOS_EMAIL_FROM", DEFAULT_FROM_EMAIL)
+SOS_SES_CONFIGURATION_SET = envstr("SOS_SES_CONFIGURATION_SET")
+SOS_SMS_SENDER_ID = envstr("SOS_SMS_SENDER_ID")
+SOS_SMS_MAX_SEGMENTS = envint("SOS_SMS_MAX_SEGMENTS", 3, minimum=1, maximum=10)
+SOS_AWS_REGION = envstr(
+    "SOS_AWS_REGION", envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1"))
+)
+SOS_ACK_MAX_AGE_DAYS = envint("SOS_ACK_MAX_AGE_DAYS", 7, minimum=1)
+SOS_REMINDER_INTERVAL_MIN = envint("SOS_REMINDER_INTERVAL_MIN", 10, minimum=1)
+SOS_REMINDER_MAX = envint("SOS_REMINDER_MAX", 3, minimum=0, maximum=50)
+SOS_DEDUP_WINDOW_MIN = envint("SOS_DEDUP_WINDOW_MIN", 60, minimum=0)
+# The schema names SOS choice sets itself: field names such as "kind" or "state" recur in
+# other modules with other choices.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "SosChannelEnum": "modules.sos.models.Kind",
+        "SosSeverityEnum": "modules.sos.models.Severity",
+        "SosAlertStatusEnum": "modules.sos.models.Alert.Status",
+        "SosDeliveryStateEnum": "modules.sos.models.Delivery.State",
+        "SosAnswerEnum": "modules.sos.models.Delivery.Answer",
+        "SosEventKindEnum": "modules.sos.models.AlertEvent.Kind",
+    }
+)
+# --- end SOS_Broadcast ------------------------------------------------------------------------

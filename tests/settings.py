@@ -9,6 +9,8 @@ os.environ.setdefault("EGRESS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("LOG_FORMAT", "text")
 os.environ.setdefault("LOG_LEVEL", "warning")
+# Tests drive the SOS dispatcher themselves; the ones that need the wake-up thread turn it on.
+os.environ.setdefault("SOS_WAKE", "none")
 
 from portal.settings import *  # noqa: F403
 

@@ -1,10 +1,76 @@
+"""SOS_Broadcast API: contacts, contact methods, groups (with CSV import), alerts, deliveries.
+
+Views validate with a serializer, call one service, and answer with a serializer. Workflow
+errors (SosError) leave in the portal's error envelope with their stable code.
+"""
+
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, parsers, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from modules.sos import services
+from modules.sos.errors import SosError
+from modules.sos.models import (
+    Alert,
+    AlertEvent,
+    Contact,
+    ContactMethod,
+    Delivery,
+    Group,
+    new_secret,
+)
+from modules.sos.serializers import (
+    AlertCreateSerializer,
+    AlertDetailSerializer,
+    AlertEventSerializer,
+    AlertSerializer,
+    ContactMethodCreatedSerializer,
+    ContactMethodSerializer,
+    ContactSerializer,
+    CsvImportSerializer,
+    DeliverySerializer,
+    GroupSerializer,
+    ImportReportSerializer,
+    RecipientSerializer,
+    with_counts,
+)
+from portal.api import PortalAPIError
+
+T = TypeVar("T")
+
+
+@contextmanager
+def sos_errors() -> Iterator[None]:
+    try:
+        yield
+    except SosError as exc:
+        raise PortalAPIError(
+            exc.message, code=exc.code, status_code=exc.status, details=exc.details
+        ) from exc
+
+
+def call[T](service: Callable[..., T], **kwargs: Any) -> T:
+    with sos_errors():
+        return service(**kwargs)
+
+
+class CsvTextParser(parsers.BaseParser):
+    media_type = "text/csv"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        return {"csv": stream.read().decode("utf-8-sig", errors="replace")}
 
 
 class RootView(APIView):
@@ -12,4 +78,265 @@ class RootView(APIView):
 
     @extend_schema(responses=inline_serializer("SosRoot", {"endpoints": serializers.DictField()}))
     def get(self, request: Request) -> Response:
-        return Response({"endpoints": {}})
+        names = {
+            "alerts": "sos_api:alert-list",
+            "deliveries": "sos_api:delivery-list",
+            "contacts": "sos_api:contact-list",
+            "contacts_import": "sos_api:contact-import-csv",
+            "contact_methods": "sos_api:contactmethod-list",
+            "groups": "sos_api:group-list",
+            "webhook_schema": "sos_api:webhook-schema",
+        }
+        return Response(
+            {"endpoints": {k: request.build_absolute_uri(reverse(v)) for k, v in names.items()}}
+        )
+
+
+class WebhookSchemaView(APIView):
+    """The JSON Schema of the webhook payload (headers and retry rules in its description)."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        import json
+
+        from django.template.loader import get_template
+
+        template = get_template("sos/webhook-schema.json")
+        return Response(json.loads(template.template.source))  # type: ignore[attr-defined]
+
+
+class ContactViewSet(viewsets.ModelViewSet):
+    serializer_class = ContactSerializer
+    parser_classes = [
+        parsers.JSONParser,
+        parsers.MultiPartParser,
+        parsers.FormParser,
+        CsvTextParser,
+    ]
+
+    def get_queryset(self) -> QuerySet[Contact]:
+        queryset = Contact.objects.prefetch_related("methods", "groups").order_by("name")
+        if q := self.request.query_params.get("q"):
+            queryset = queryset.filter(name__icontains=q)
+        if group := self.request.query_params.get("group"):
+            field = "groups__id" if group.isdigit() else "groups__name"
+            queryset = queryset.filter(**{field: group})
+        return queryset
+
+    def perform_create(self, serializer: ContactSerializer) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = call(
+            services.contact_create,
+            name=data["name"],
+            notes=data.get("notes", ""),
+            is_active=data.get("is_active", True),
+            methods=data.get("methods_to_add", []),
+            groups=data.get("groups", []),
+            allow_apprise=self.request.user.is_staff,
+        )
+
+    def perform_update(self, serializer: ContactSerializer) -> None:
+        methods = serializer.validated_data.pop("methods_to_add", [])
+        with sos_errors(), transaction.atomic():
+            contact = serializer.save()
+            for method in methods:
+                services.contact_method_add(
+                    contact=contact, allow_apprise=self.request.user.is_staff, **method
+                )
+
+    @extend_schema(request=CsvImportSerializer, responses=ImportReportSerializer)
+    @action(detail=False, methods=["post"], url_path="import", url_name="import-csv")
+    def import_csv(self, request: Request) -> Response:
+        """Import contacts from CSV: columns name, email, phone, webhook, groups, notes."""
+        form = CsvImportSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data.get("file")
+        data = upload.read() if upload else form.validated_data["csv"]
+        report = call(
+            services.contact_import_csv,
+            data=data,
+            create_groups=form.validated_data["create_groups"],
+        )
+        return Response(ImportReportSerializer(report).data, status=status.HTTP_200_OK)
+
+
+class ContactMethodViewSet(viewsets.ModelViewSet):
+    serializer_class = ContactMethodSerializer
+    queryset = ContactMethod.objects.select_related("contact")
+
+    def get_queryset(self) -> QuerySet[ContactMethod]:
+        queryset = super().get_queryset()
+        if contact := self.request.query_params.get("contact"):
+            queryset = queryset.filter(contact_id=contact) if contact.isdigit() else queryset.none()
+        return queryset
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        method = call(
+            services.contact_method_add,
+            contact=data["contact"],
+            kind=data["kind"],
+            address=data["address"],
+            label=data.get("label", ""),
+            is_enabled=data.get("is_enabled", True),
+            allow_apprise=request.user.is_staff,
+        )
+        body = ContactMethodCreatedSerializer(method, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer: ContactMethodSerializer) -> None:
+        serializer.instance = call(
+            services.contact_method_update,
+            method=serializer.instance,
+            allow_apprise=self.request.user.is_staff,
+            **serializer.validated_data,
+        )
+
+    @extend_schema(request=None, responses={201: AlertSerializer})
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str | None = None) -> Response:
+        """Send a TEST message to this contact method."""
+        alert = call(
+            services.contact_method_test, method=self.get_object(), by=request.user, source="api"
+        )
+        return Response(AlertSerializer(alert).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=ContactMethodCreatedSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, pk: str | None = None) -> Response:
+        """Replace the webhook signing secret; the answer carries the new one."""
+        method = call(
+            services.contact_method_update,
+            method=self.get_object(),
+            secret=new_secret(),
+        )
+        return Response(ContactMethodCreatedSerializer(method, context={"request": request}).data)
+
+
+class GroupViewSet(viewsets.ModelViewSet):
+    serializer_class = GroupSerializer
+    queryset = Group.objects.prefetch_related("members").order_by("name")
+
+
+class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    def get_queryset(self) -> QuerySet[Alert]:
+        queryset = with_counts(Alert.objects.select_related("raised_by", "escalate_to"))
+        params = self.request.query_params
+        for field in ("status", "severity", "source", "dedup_key"):
+            if value := params.get(field):
+                queryset = queryset.filter(**{field: value})
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related(
+                "groups", Prefetch("deliveries", queryset=Delivery.objects.order_by("id"))
+            )
+        else:
+            queryset = queryset.prefetch_related("groups")
+        return queryset.order_by("-created_at", "-id")
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return AlertDetailSerializer if self.action == "retrieve" else AlertSerializer
+
+    @extend_schema(
+        request=AlertCreateSerializer,
+        responses={201: AlertDetailSerializer, 200: AlertDetailSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Same key (per user) returns the same alert with 200.",
+            )
+        ],
+    )
+    def create(self, request: Request) -> Response:
+        """Raise an alert (201), or replay an Idempotency-Key / match a dedup_key (200)."""
+        form = AlertCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        alert = call(
+            services.alert_raise,
+            message=data["message"],
+            severity=data["severity"],
+            groups=data["groups"],
+            contacts=data["contacts"],
+            channels=data["channels"] or None,
+            location=data.get("location"),
+            require_ack=data["require_ack"],
+            reminder_interval_min=data.get("reminder_interval_min"),
+            reminder_max=data.get("reminder_max"),
+            escalate_to=data.get("escalate_to") or None,
+            dedup_key=data.get("dedup_key") or None,
+            test=data["test"],
+            methods=[data["method"]] if data.get("method") else [],
+            dry_run=data["dry_run"],
+            raised_by=request.user,
+            source="api",
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+        if getattr(alert, "dry_run", False):
+            recipients = [r.as_dict() for r in alert.recipients]  # type: ignore[attr-defined]
+            return Response(
+                {
+                    "dry_run": True,
+                    "count": len(recipients),
+                    "recipients": RecipientSerializer(recipients, many=True).data,
+                }
+            )
+        replayed = getattr(alert, "replayed", False) or getattr(alert, "deduplicated", False)
+        fresh = with_counts(Alert.objects.filter(pk=alert.pk))
+        body = AlertDetailSerializer(
+            fresh.prefetch_related("groups", "deliveries").get(),
+            context=self.get_serializer_context(),
+        ).data
+        body["replayed"] = bool(getattr(alert, "replayed", False))
+        body["deduplicated"] = bool(getattr(alert, "deduplicated", False))
+        code = status.HTTP_200_OK if replayed else status.HTTP_201_CREATED
+        return Response(body, status=code)
+
+    @extend_schema(request=None, responses=AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel every delivery not yet sent; sends already in flight finish."""
+        alert = self.get_object()
+        call(services.alert_cancel, alert=alert, by=request.user)
+        return Response(AlertSerializer(self.get_queryset().get(pk=alert.pk)).data)
+
+    @extend_schema(request=None, responses=AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        """Close the alert because its cause is gone: stops sends and reminders."""
+        alert = self.get_object()
+        call(services.alert_resolve, alert=alert, by=request.user)
+        return Response(AlertSerializer(self.get_queryset().get(pk=alert.pk)).data)
+
+    @extend_schema(responses=AlertEventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        """The alert's audit trail, oldest first."""
+        alert = self.get_object()
+        events = AlertEvent.objects.filter(alert=alert).select_related("actor").order_by("id")
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(AlertEventSerializer(page, many=True).data)
+
+
+class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = DeliverySerializer
+
+    def get_queryset(self) -> QuerySet[Delivery]:
+        queryset = Delivery.objects.order_by("-id")
+        params = self.request.query_params
+        if (alert := params.get("alert")) is not None:
+            queryset = queryset.filter(alert_id=alert) if alert.isdigit() else queryset.none()
+        for field in ("state", "kind", "answer"):
+            if value := params.get(field):
+                queryset = queryset.filter(**{field: value})
+        return queryset
+
+    @extend_schema(request=None, responses=DeliverySerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        """Send a failed delivery again from attempt 1."""
+        delivery = call(services.delivery_retry, delivery=self.get_object(), by=request.user)
+        return Response(self.get_serializer(delivery).data)

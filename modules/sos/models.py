@@ -1,1 +1,283 @@
+"""Contacts, groups, alerts, one delivery row per (alert, contact method), and the event log.
+
+A Delivery is the durable unit of work: the dispatcher claims due rows with a lease, sends, and
+writes the outcome back only while it still holds that lease.
+"""
+
 from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+class Kind(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    WEBHOOK = "webhook", "Webhook"
+    APPRISE = "apprise", "Chat / push (Apprise)"
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+# Lower sends first: a critical alert overtakes an info one in the queue.
+PRIORITY = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+class Contact(models.Model):
+    name = models.CharField(max_length=150, unique=True)
+    notes = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True, help_text="Inactive contacts receive nothing.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactMethod(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="methods")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    address = models.CharField(
+        max_length=2000, help_text="Email address, E.164 phone number, webhook or Apprise URL."
+    )
+    label = models.CharField(max_length=100, blank=True)
+    secret = models.CharField(
+        max_length=128, default=new_secret, help_text="HMAC-SHA256 key of webhook signatures."
+    )
+    is_enabled = models.BooleanField(default=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["contact__name", "kind", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "kind", "address"], name="sos_method_unique_per_contact"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.display_address}"
+
+    @property
+    def display_address(self) -> str:
+        # Webhook and Apprise URLs carry tokens in their path or query: show only where they go.
+        if self.kind in (Kind.WEBHOOK, Kind.APPRISE):
+            scheme, _, rest = self.address.partition("://")
+            host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+            return f"{scheme}://{host}/…" if rest else self.address
+        return self.address
+
+
+class Group(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    members = models.ManyToManyField(Contact, related_name="groups", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Alert(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CANCELLED = "cancelled", "Cancelled"
+        RESOLVED = "resolved", "Resolved"
+
+    message = models.TextField(max_length=2000)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.CRITICAL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    accuracy_m = models.FloatField(null=True, blank=True)
+    channels = models.JSONField(default=list, blank=True, help_text="Kinds used; empty: all.")
+    groups = models.ManyToManyField(Group, related_name="alerts", blank=True)
+    is_test = models.BooleanField(default=False)
+    source = models.CharField(max_length=40, default="api")
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    dedup_key = models.CharField(max_length=200, blank=True, db_index=True)
+    dedup_count = models.PositiveIntegerField(default=0)
+    idempotency_scope = models.CharField(max_length=80, blank=True, help_text="user:<id> or source")
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True)
+    require_ack = models.BooleanField(default=False)
+    reminder_interval_min = models.PositiveIntegerField(default=0)
+    reminder_max = models.PositiveIntegerField(default=0)
+    reminders_sent = models.PositiveIntegerField(default=0)
+    next_reminder_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    escalate_to = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="escalations"
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_scope", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="sos_alert_idempotency_per_scope",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_severity_display()}: {self.message[:60]}"
+
+    @property
+    def has_location(self) -> bool:
+        return self.latitude is not None and self.longitude is not None
+
+    @property
+    def osm_url(self) -> str:
+        if not self.has_location:
+            return ""
+        return (
+            f"https://www.openstreetmap.org/?mlat={self.latitude:.6f}&mlon={self.longitude:.6f}"
+            f"#map=16/{self.latitude:.6f}/{self.longitude:.6f}"
+        )
+
+
+class Delivery(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+
+    class Answer(models.TextChoices):
+        RECEIVED = "received", "Received"
+        SAFE = "safe", "I am safe"
+        NEED_HELP = "need_help", "I need help"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    method = models.ForeignKey(
+        ContactMethod, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    # Snapshots: the history stays readable after a contact or method is edited or deleted.
+    contact_name = models.CharField(max_length=150)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    address = models.CharField(max_length=2000)
+    priority = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    round = models.PositiveIntegerField(default=0, help_text="0: first send; n: reminder n.")
+    escalation = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=300, blank=True)
+    last_error = models.TextField(blank=True)
+    answer = models.CharField(max_length=16, choices=Answer.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Failed or cancelled.")
+
+    class Meta:
+        ordering = ["alert_id", "contact_name", "kind", "id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "method"], name="sos_one_delivery_per_method")
+        ]
+        indexes = [
+            # The claim walks this index in order (state, priority, due time) and stops at LIMIT.
+            models.Index(fields=["state", "priority", "next_attempt_at"], name="sos_delivery_due"),
+            models.Index(fields=["state", "lease_until"], name="sos_delivery_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.contact_name} ({self.state})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def idempotency_key(self) -> str:
+        # Same key on every retry of one send; a reminder is a new send with a new key.
+        return f"sos-{self.pk}-{self.round}"
+
+
+FINAL_STATES = frozenset(
+    {
+        Delivery.State.SENT,
+        Delivery.State.FAILED,
+        Delivery.State.CANCELLED,
+        Delivery.State.ACKNOWLEDGED,
+    }
+)
+
+
+class AlertEvent(models.Model):
+    """Append-only audit trail: raised, every attempt, state changes, answers, cancel."""
+
+    class Kind(models.TextChoices):
+        RAISED = "raised", "Raised"
+        DEDUPLICATED = "deduplicated", "Deduplicated"
+        ATTEMPT = "attempt", "Attempt"
+        LEASE_EXPIRED = "lease_expired", "Lease expired"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        ANSWERED_AGAIN = "answered_again", "Answered again"
+        REMINDER = "reminder", "Reminder"
+        ESCALATED = "escalated", "Escalated"
+        CANCELLED = "cancelled", "Cancelled"
+        RESOLVED = "resolved", "Resolved"
+        RETRIED = "retried", "Retried by an operator"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.CharField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on alert #{self.alert_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("The alert event log is append-only")
+        super().save(*args, **kwargs)

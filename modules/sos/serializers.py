@@ -1,1 +1,343 @@
 from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from drf_spectacular.utils import extend_schema_serializer
+from rest_framework import serializers
+
+from modules.sos.models import (
+    Alert,
+    AlertEvent,
+    Contact,
+    ContactMethod,
+    Delivery,
+    Group,
+    Kind,
+    Severity,
+)
+from portal.roles import is_operator
+
+STATES = [s for s, _ in Delivery.State.choices]
+ANSWERS = [a for a, _ in Delivery.Answer.choices]
+
+
+def _can_see_secrets(context: dict[str, Any]) -> bool:
+    request = context.get("request")
+    return bool(request and is_operator(request.user))
+
+
+def mask(kind: str, address: str) -> str:
+    return ContactMethod(kind=kind, address=address).display_address
+
+
+@extend_schema_serializer(component_name="SosContactMethod")
+class ContactMethodSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ContactMethod
+        fields = [
+            "id",
+            "contact",
+            "kind",
+            "address",
+            "label",
+            "is_enabled",
+            "last_error",
+            "last_error_at",
+            "last_success_at",
+            "created_at",
+        ]
+        read_only_fields = ["last_error", "last_error_at", "last_success_at", "created_at"]
+        # Uniqueness is checked by the service after the address is normalised.
+        validators: list[Any] = []
+
+    def to_representation(self, instance: ContactMethod) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not _can_see_secrets(self.context):
+            data["address"] = instance.display_address
+        return data
+
+
+@extend_schema_serializer(component_name="SosContactMethodCreated")
+class ContactMethodCreatedSerializer(ContactMethodSerializer):
+    """The create answer also carries the signing secret of a webhook, once."""
+
+    secret = serializers.CharField(read_only=True)
+
+    class Meta(ContactMethodSerializer.Meta):
+        fields = [*ContactMethodSerializer.Meta.fields, "secret"]
+
+
+@extend_schema_serializer(component_name="SosNewMethod")
+class NewMethodSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    address = serializers.CharField(max_length=2000)
+    label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+@extend_schema_serializer(component_name="SosContact")
+class ContactSerializer(serializers.ModelSerializer):
+    methods = ContactMethodSerializer(many=True, read_only=True)
+    new_methods = NewMethodSerializer(
+        many=True, write_only=True, required=False, source="methods_to_add"
+    )
+    groups = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Group.objects.all(), required=False
+    )
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "name",
+            "notes",
+            "is_active",
+            "groups",
+            "methods",
+            "new_methods",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+@extend_schema_serializer(component_name="SosGroup")
+class GroupSerializer(serializers.ModelSerializer):
+    members = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Contact.objects.all(), required=False
+    )
+    member_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Group
+        fields = ["id", "name", "description", "members", "member_count", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def get_member_count(self, group: Group) -> int:
+        return len(group.members.all())
+
+
+@extend_schema_serializer(component_name="SosCsvImport")
+class CsvImportSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False)
+    csv = serializers.CharField(required=False, allow_blank=False, trim_whitespace=False)
+    create_groups = serializers.BooleanField(required=False, default=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("file") and not attrs.get("csv"):
+            raise serializers.ValidationError("Send the CSV as a 'file' upload or as 'csv' text.")
+        return attrs
+
+
+@extend_schema_serializer(component_name="SosImportReport")
+class ImportReportSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    methods_added = serializers.IntegerField()
+    groups_created = serializers.IntegerField()
+
+
+@extend_schema_serializer(component_name="SosLocation")
+class LocationSerializer(serializers.Serializer):
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lon = serializers.FloatField(min_value=-180, max_value=180)
+    accuracy_m = serializers.FloatField(min_value=0, required=False, allow_null=True)
+
+
+@extend_schema_serializer(component_name="SosAlertCreate")
+class AlertCreateSerializer(serializers.Serializer):
+    message = serializers.CharField(max_length=2000)
+    severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.CRITICAL)
+    groups = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        default=list,
+        help_text="Group ids or names.",
+    )
+    contacts = serializers.ListField(
+        child=serializers.CharField(max_length=150),
+        required=False,
+        default=list,
+        help_text="Contact ids or names.",
+    )
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(choices=Kind.choices),
+        required=False,
+        default=list,
+        help_text="Only these channels; empty: all.",
+    )
+    location = LocationSerializer(required=False, allow_null=True)
+    require_ack = serializers.BooleanField(required=False, default=False)
+    reminder_interval_min = serializers.IntegerField(min_value=1, max_value=1440, required=False)
+    reminder_max = serializers.IntegerField(min_value=0, max_value=50, required=False)
+    escalate_to = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    dedup_key = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    test = serializers.BooleanField(required=False, default=False)
+    method = serializers.IntegerField(
+        required=False, help_text="With test: the contact method to send the test to."
+    )
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("test") and not attrs.get("method"):
+            raise serializers.ValidationError({"method": ["A test alert needs a contact method."]})
+        if not attrs.get("test") and not (attrs.get("groups") or attrs.get("contacts")):
+            raise serializers.ValidationError({"groups": ["Name at least one group or contact."]})
+        return attrs
+
+
+@extend_schema_serializer(component_name="SosDelivery")
+class DeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "alert",
+            "contact",
+            "contact_name",
+            "method",
+            "kind",
+            "address",
+            "state",
+            "round",
+            "escalation",
+            "attempts",
+            "next_attempt_at",
+            "last_attempt_at",
+            "sent_at",
+            "provider_message_id",
+            "last_error",
+            "answer",
+            "acknowledged_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, instance: Delivery) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not _can_see_secrets(self.context):
+            data["address"] = mask(instance.kind, instance.address)
+        return data
+
+
+@extend_schema_serializer(component_name="SosAlertEvent")
+class AlertEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+
+    class Meta:
+        model = AlertEvent
+        fields = ["id", "kind", "delivery", "actor", "message", "data", "created_at"]
+        read_only_fields = fields
+
+
+def with_counts(queryset: QuerySet[Alert]) -> QuerySet[Alert]:
+    """Annotate per-state and per-answer delivery counts in one query."""
+    annotations = {f"n_{s}": Count("deliveries", filter=Q(deliveries__state=s)) for s in STATES}
+    annotations.update(
+        {f"a_{a}": Count("deliveries", filter=Q(deliveries__answer=a)) for a in ANSWERS}
+    )
+    return queryset.annotate(**annotations)
+
+
+def alert_counts(alert: Alert) -> dict[str, int]:
+    if hasattr(alert, "n_pending"):
+        return {s: getattr(alert, f"n_{s}") for s in STATES}
+    counts = dict.fromkeys(STATES, 0)
+    for row in alert.deliveries.values("state").annotate(n=Count("id")):
+        counts[row["state"]] = row["n"]
+    return counts
+
+
+def alert_answers(alert: Alert) -> dict[str, int]:
+    if hasattr(alert, "a_received"):
+        return {a: getattr(alert, f"a_{a}") for a in ANSWERS}
+    answers = dict.fromkeys(ANSWERS, 0)
+    for row in alert.deliveries.exclude(answer="").values("answer").annotate(n=Count("id")):
+        answers[row["answer"]] = row["n"]
+    return answers
+
+
+def progress(counts: dict[str, int]) -> dict[str, Any]:
+    total = sum(counts.values())
+    done = total - counts["pending"] - counts["sending"]
+    return {
+        "total": total,
+        "done": done,
+        "percent": 100 if total == 0 else int(100 * done / total),
+        "finished": done == total,
+    }
+
+
+@extend_schema_serializer(component_name="SosAlert")
+class AlertSerializer(serializers.ModelSerializer):
+    location = serializers.SerializerMethodField()
+    groups = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    raised_by = serializers.CharField(source="raised_by.username", default=None, read_only=True)
+    escalate_to = serializers.CharField(source="escalate_to.name", default=None, read_only=True)
+    counts = serializers.SerializerMethodField()
+    answers = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "message",
+            "severity",
+            "status",
+            "location",
+            "channels",
+            "groups",
+            "is_test",
+            "source",
+            "raised_by",
+            "dedup_key",
+            "dedup_count",
+            "require_ack",
+            "reminder_interval_min",
+            "reminder_max",
+            "reminders_sent",
+            "next_reminder_at",
+            "escalate_to",
+            "escalated_at",
+            "created_at",
+            "closed_at",
+            "counts",
+            "answers",
+            "progress",
+        ]
+        read_only_fields = fields
+
+    def get_location(self, alert: Alert) -> dict[str, float | None] | None:
+        if not alert.has_location:
+            return None
+        return {"lat": alert.latitude, "lon": alert.longitude, "accuracy_m": alert.accuracy_m}
+
+    def get_counts(self, alert: Alert) -> dict[str, int]:
+        return alert_counts(alert)
+
+    def get_answers(self, alert: Alert) -> dict[str, int]:
+        return alert_answers(alert)
+
+    def get_progress(self, alert: Alert) -> dict[str, Any]:
+        return progress(alert_counts(alert))
+
+
+@extend_schema_serializer(component_name="SosAlertDetail")
+class AlertDetailSerializer(AlertSerializer):
+    deliveries = DeliverySerializer(many=True, read_only=True)
+
+    class Meta(AlertSerializer.Meta):
+        fields = [*AlertSerializer.Meta.fields, "deliveries"]
+        read_only_fields = fields
+
+
+@extend_schema_serializer(component_name="SosRecipient")
+class RecipientSerializer(serializers.Serializer):
+    contact = serializers.IntegerField()
+    contact_name = serializers.CharField()
+    method = serializers.IntegerField()
+    kind = serializers.CharField()
+    address = serializers.CharField()

@@ -1,17 +1,261 @@
+"""Operator UI for alerts, the dashboard card, and the public acknowledgement page.
+
+Contacts and groups pages are in views_contacts.py. Views are thin: they call services.
+"""
+
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
-from portal.roles import viewer_required
+from modules.sos import services
+from modules.sos.errors import SosError
+from modules.sos.forms import AlertForm
+from modules.sos.models import Alert, AlertEvent, Delivery
+from modules.sos.serializers import STATES, alert_answers, alert_counts, progress, with_counts
+from modules.sos.views_contacts import (  # noqa: F401 - routed from urls.py
+    contact_delete,
+    contact_detail,
+    contacts,
+    contacts_import,
+    group_delete,
+    group_detail,
+    groups,
+    method_delete,
+    method_test,
+    method_toggle,
+)
+from modules.sos.wake import wake
+from portal.roles import is_operator, operator_required, viewer_required
+
+State = Delivery.State
+DELIVERY_ROWS = 500
+EVENT_ROWS = 100
+
+
+def _stat(label: str, value: int, tone: str) -> dict[str, Any]:
+    return {"label": label, "value": value, "tone": tone if value else ""}
 
 
 def card_context(request: HttpRequest) -> dict[str, Any]:
-    return {"status": "idle", "stats": [], "rows": [], "empty": "Nothing here yet."}
+    day_ago = timezone.now() - timedelta(hours=24)
+    totals = Delivery.objects.filter(alert__status=Alert.Status.OPEN).aggregate(
+        pending=Count("id", filter=Q(state__in=[State.PENDING, State.SENDING])),
+        failed=Count("id", filter=Q(state=State.FAILED, updated_at__gte=day_ago)),
+        unacked=Count("id", filter=Q(state=State.SENT, alert__require_ack=True)),
+        need_help=Count("id", filter=Q(answer=Delivery.Answer.NEED_HELP)),
+    )
+    recent = list(Alert.objects.filter(is_test=False).order_by("-created_at")[:4])
+    open_alerts = Alert.objects.filter(
+        status=Alert.Status.OPEN, is_test=False, created_at__gte=day_ago
+    ).count()
+    if totals["need_help"] or totals["failed"]:
+        status = "down"
+    elif totals["pending"] or totals["unacked"]:
+        status = "warn"
+    elif recent:
+        status = "ok"
+    else:
+        status = "idle"
+    stats = [
+        _stat("Open alerts (24 h)", open_alerts, "warn"),
+        _stat("Going out", totals["pending"], ""),
+        _stat("Failed (24 h)", totals["failed"], "down"),
+        _stat("Unacknowledged", totals["unacked"], "warn"),
+    ]
+    if totals["need_help"]:
+        stats.append(_stat("Need help", totals["need_help"], "down"))
+    rows = [
+        {
+            "badge": a.severity if a.status == Alert.Status.OPEN else a.status,
+            "tone": a.severity if a.status == Alert.Status.OPEN else "idle",
+            "text": a.message,
+            "when": a.created_at,
+        }
+        for a in recent
+    ]
+    return {"status": status, "stats": stats, "rows": rows, "empty": "No alert raised yet."}
+
+
+def _alert_form(request: HttpRequest) -> AlertForm:
+    return AlertForm(
+        request.POST or None,
+        initial={
+            "reminder_interval_min": settings.SOS_REMINDER_INTERVAL_MIN,
+            "reminder_max": settings.SOS_REMINDER_MAX,
+        },
+    )
 
 
 @viewer_required
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "sos/index.html")
+    form = _alert_form(request)
+    preview = None
+    if request.method == "POST":
+        if not is_operator(request.user):
+            return render(request, "errors/403.html", status=403)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                alert = services.alert_raise(
+                    message=data["message"],
+                    severity=data["severity"],
+                    groups=list(data["groups"]),
+                    contacts=list(data["contacts"]),
+                    channels=data["channels"] or None,
+                    location=form.location(),
+                    require_ack=data["require_ack"],
+                    reminder_interval_min=data["reminder_interval_min"],
+                    reminder_max=data["reminder_max"],
+                    escalate_to=data["escalate_to"],
+                    raised_by=request.user,
+                    source="ui",
+                    dry_run="preview" in request.POST,
+                    idempotency_key=request.POST.get("form_key") or None,
+                )
+            except SosError as exc:
+                form.add_error(None, exc.message)
+            else:
+                if getattr(alert, "dry_run", False):
+                    preview = alert.recipients  # type: ignore[attr-defined]
+                else:
+                    messages.success(request, f"Alert #{alert.pk} raised.")
+                    return redirect("sos:alert", pk=alert.pk)
+    recent = with_counts(Alert.objects.select_related("raised_by")).order_by("-created_at", "-id")
+    alerts = Paginator(recent, 25).get_page(request.GET.get("page"))
+    for alert in alerts:
+        alert.progress = progress(alert_counts(alert))  # type: ignore[attr-defined]
+    return render(
+        request,
+        "sos/index.html",
+        {"form": form, "alerts": alerts, "preview": preview, "form_key": _form_key()},
+    )
+
+
+def _form_key() -> str:
+    # A double-submitted raise form (double click, resubmit) creates one alert, not two.
+    import secrets
+
+    return secrets.token_urlsafe(16)
+
+
+def _live_context(alert: Alert) -> dict[str, Any]:
+    counts = alert_counts(alert)
+    state = progress(counts)
+    deliveries = list(alert.deliveries.order_by("id")[:DELIVERY_ROWS])
+    events = AlertEvent.objects.filter(alert=alert).select_related("actor").order_by("-id")
+    return {
+        "alert": alert,
+        "events": events[:EVENT_ROWS],
+        "counts": [(s, counts[s]) for s in STATES],
+        "answers": alert_answers(alert),
+        "progress": state,
+        "live": not state["finished"] and alert.status == Alert.Status.OPEN,
+        "deliveries": deliveries,
+        "more": state["total"] - len(deliveries),
+    }
+
+
+@viewer_required
+def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert.objects.select_related("raised_by", "escalate_to"), pk=pk)
+    if settings.SOS_WAKE == "thread" and alert.status == Alert.Status.OPEN:
+        wake()  # picks up rows left by a restarted dev server; no-op when nothing is due
+    return render(
+        request, "sos/alert.html", {**_live_context(alert), "can_act": is_operator(request.user)}
+    )
+
+
+@viewer_required
+def alert_live(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert, pk=pk)
+    return render(
+        request, "sos/_live.html", {**_live_context(alert), "can_act": is_operator(request.user)}
+    )
+
+
+@require_POST
+@operator_required
+def alert_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert, pk=pk)
+    try:
+        stopped = services.alert_cancel(alert=alert, by=request.user)
+        messages.success(request, f"Alert cancelled: {stopped} deliveries will not be sent.")
+    except SosError as exc:
+        messages.error(request, exc.message)
+    return redirect("sos:alert", pk=pk)
+
+
+@require_POST
+@operator_required
+def alert_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert, pk=pk)
+    try:
+        services.alert_resolve(alert=alert, by=request.user)
+        messages.success(request, "Alert resolved.")
+    except SosError as exc:
+        messages.error(request, exc.message)
+    return redirect("sos:alert", pk=pk)
+
+
+@require_POST
+@operator_required
+def delivery_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    delivery = get_object_or_404(Delivery, pk=pk)
+    try:
+        services.delivery_retry(delivery=delivery, by=request.user)
+        messages.success(request, f"Sending to {delivery.contact_name} again.")
+    except SosError as exc:
+        messages.error(request, exc.message)
+    return redirect("sos:alert", pk=delivery.alert_id)
+
+
+# Public: no login. The signed token is the credential (a forger cannot know it), so the form
+# also works from a mail client's preview or a chat app's browser without a CSRF cookie.
+@csrf_exempt
+def ack(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        delivery = services.delivery_from_ack_token(token=token)
+    except SosError as exc:
+        expired = exc.details.get("expired", False)
+        return render(request, "sos/ack_invalid.html", {"expired": expired}, status=400)
+    result = None
+    if request.method == "POST":
+        try:
+            result = services.delivery_acknowledge(
+                delivery=delivery,
+                answer=request.POST.get("answer", ""),
+                remote_addr=request.META.get("REMOTE_ADDR", ""),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        except SosError as exc:
+            return render(request, "sos/ack_invalid.html", {"message": exc.message}, status=400)
+        delivery = result.delivery
+    answers = AlertEvent.objects.filter(
+        delivery=delivery,
+        kind__in=[AlertEvent.Kind.ACKNOWLEDGED, AlertEvent.Kind.ANSWERED_AGAIN],
+    ).order_by("id")
+    response = render(
+        request,
+        "sos/ack.html",
+        {
+            "delivery": delivery,
+            "alert": delivery.alert,
+            "result": result,
+            "answers": answers,
+            "choices": Delivery.Answer.choices,
+        },
+    )
+    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to the map site
+    response["Cache-Control"] = "no-store"
+    return response

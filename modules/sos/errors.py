@@ -1,0 +1,64 @@
+"""Errors the module's workflows raise; each carries a stable code and an HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SosError(ValueError):
+    code = "sos_error"
+    status = 400
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class InvalidAlert(SosError):
+    code = "validation_error"
+
+
+class UnknownRecipient(SosError):
+    code = "unknown_recipient"
+
+
+class NoRecipients(SosError):
+    code = "no_recipients"
+    status = 422
+
+
+class IdempotencyConflict(SosError):
+    code = "idempotency_key_reused"
+    status = 422
+
+
+class AlertClosed(SosError):
+    code = "alert_closed"
+    status = 409
+
+
+class InvalidAddress(SosError):
+    code = "invalid_address"
+
+
+class AppriseNotAllowed(SosError):
+    code = "permission_denied"
+    status = 403
+
+
+class NotRetryable(SosError):
+    code = "not_retryable"
+    status = 409
+
+
+class AckLinkInvalid(SosError):
+    code = "ack_link_invalid"
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message, details={"expired": expired})
+        self.expired = expired
+
+
+class CsvInvalid(SosError):
+    code = "csv_invalid"

@@ -1,0 +1,65 @@
+"""Deliver SOS alerts: a long-running loop (Kubernetes, a server), or `--once` to drain and exit.
+
+SIGTERM and SIGINT stop claiming new deliveries; sends already in flight finish and are
+recorded before the process exits, so a rolling restart loses and doubles nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from modules.sos.dispatch import (
+    PassReport,
+    process_due_deliveries,
+    refresh_connections,
+    seconds_until_due,
+)
+
+
+class Command(BaseCommand):
+    help = "Send due SOS deliveries, retry failures, send reminders (loop, or --once)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="Drain what is due, then exit.")
+        parser.add_argument(
+            "--workers", type=int, default=None, help="Send threads (default SOS_WORKERS)."
+        )
+        parser.add_argument(
+            "--poll", type=float, default=None, help="Idle poll seconds (default SOS_POLL_S)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        stop = threading.Event()
+        workers = options["workers"]
+        poll = options["poll"] or settings.SOS_POLL_S
+
+        def shutdown(signum: int, frame: Any) -> None:
+            if not stop.is_set():
+                self.stderr.write(f"Signal {signum}: finishing sends in flight, then exiting")
+            stop.set()
+
+        previous = {sig: signal.signal(sig, shutdown) for sig in (signal.SIGTERM, signal.SIGINT)}
+        total = PassReport()
+        try:
+            if not options["once"]:
+                self.stdout.write(f"sos_worker: polling every {poll:g} s (SIGTERM to stop)")
+            while not stop.is_set():
+                refresh_connections()
+                report = process_due_deliveries(workers=workers, stop=stop)
+                for field, value in report.as_dict().items():
+                    setattr(total, field, getattr(total, field) + value)
+                if options["once"]:
+                    break
+                wait = seconds_until_due()
+                stop.wait(poll if wait is None else min(max(wait, 0.05), poll))
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            refresh_connections()
+        summary = ", ".join(f"{k} {v}" for k, v in total.as_dict().items())
+        self.stdout.write(f"sos_worker: {summary}")

@@ -1,0 +1,125 @@
+"""The public acknowledgement page: signed links, first answer wins, clear errors."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from modules.sos import services
+from modules.sos.models import AlertEvent
+from modules.sos.rendering import ack_token
+
+
+@pytest.fixture
+def delivery(make_contact, dispatch):
+    make_contact("Ann", email="ann@example.com", groups=["ops"])
+    alert = services.alert_raise(
+        message="Gas leak in lab 3",
+        groups=["ops"],
+        location={"lat": 48.137154, "lon": 11.576124, "accuracy_m": 12},
+        require_ack=True,
+    )
+    dispatch()
+    return alert.deliveries.get()
+
+
+def link_in_email() -> str:
+    (message,) = mail.outbox
+    return re.search(r"http://portal\.test(/sos/ack/\S+/)", message.body).group(1)
+
+
+def test_the_emailed_link_opens_the_page_without_login(delivery):
+    path = link_in_email()
+    response = Client().get(path)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Gas leak in lab 3" in page
+    assert "48.137154, 11.576124" in page
+    assert "https://www.openstreetmap.org/?mlat=48.137154&amp;mlon=11.576124" in page
+    assert 'value="need_help"' in page
+    assert response["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_email_html_body_carries_the_link_too(delivery):
+    (message,) = mail.outbox
+    html = message.alternatives[0][0]
+    assert link_in_email() in html
+
+
+def test_an_answer_is_recorded_on_the_delivery_and_in_the_event_log(delivery):
+    response = Client().post(link_in_email(), {"answer": "safe"})
+    assert response.status_code == 200
+    assert "was recorded" in response.content.decode()
+    delivery.refresh_from_db()
+    assert delivery.state == "acknowledged"
+    assert delivery.answer == "safe"
+    assert delivery.acknowledged_at
+    event = AlertEvent.objects.get(kind="acknowledged")
+    assert event.delivery == delivery
+    assert event.data["answer"] == "safe"
+    assert event.data["from"] == "sent"
+
+
+def test_a_second_answer_is_shown_but_does_not_overwrite_the_first(delivery):
+    client = Client()
+    client.post(link_in_email(), {"answer": "received"})
+    response = client.post(link_in_email(), {"answer": "need_help"})
+    page = response.content.decode()
+    assert "Your first answer" in page
+    assert "need_help" in page  # the later answer is listed
+    delivery.refresh_from_db()
+    assert delivery.answer == "received"
+    assert AlertEvent.objects.filter(kind="answered_again").count() == 1
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature changed
+        lambda t: "OTk5" + t[t.index(":") :],  # another delivery id, same signature
+        lambda t: "garbage",
+    ],
+)
+def test_a_tampered_link_is_400_with_a_clear_page(delivery, mangle):
+    response = Client().get(f"/sos/ack/{mangle(ack_token(delivery.pk))}/")
+    assert response.status_code == 400
+    assert "not valid" in response.content.decode()
+    post = Client().post(f"/sos/ack/{mangle(ack_token(delivery.pk))}/", {"answer": "safe"})
+    assert post.status_code == 400
+    delivery.refresh_from_db()
+    assert delivery.answer == ""
+
+
+def test_an_expired_link_is_400_and_says_so(delivery, settings, monkeypatch):
+    token = ack_token(delivery.pk)
+    settings.SOS_ACK_MAX_AGE_DAYS = 1
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 2 * 86400)
+    response = Client().get(f"/sos/ack/{token}/")
+    assert response.status_code == 400
+    assert "expired" in response.content.decode()
+
+
+def test_an_unknown_answer_is_refused(delivery):
+    response = Client().post(link_in_email(), {"answer": "maybe"})
+    assert response.status_code == 400
+    delivery.refresh_from_db()
+    assert delivery.answer == ""
+
+
+def test_acknowledging_stops_a_pending_reminder_from_going_out(delivery, dispatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    alert = delivery.alert
+    services.delivery_acknowledge(delivery=delivery, answer="received")
+    report = dispatch(now=timezone.now() + timedelta(hours=2))
+    assert report.claimed == 0
+    assert len(mail.outbox) == 1
+    alert.refresh_from_db()
+    assert alert.next_reminder_at is None
