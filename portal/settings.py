@@ -463,3 +463,20 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     }
 )
 # --- end SOS_Broadcast ------------------------------------------------------------------------
+
+# --- Face_Comparison --------------------------------------------------------------------------
+# dlib loads on the first comparison, never at start-up. Photos are not stored unless
+# FACES_STORE_IMAGES is on; then they go through the default storage (S3 with USE_S3_STORAGE)
+# and `manage.py faces_prune` deletes them after FACES_RETENTION_DAYS.
+
+FACES_THRESHOLD = envfloat("FACES_THRESHOLD", 0.6, minimum=0.01)  # same person at distance <= this
+if FACES_THRESHOLD > 2.0:
+    raise ImproperlyConfigured(f"FACES_THRESHOLD must be at most 2.0, got {FACES_THRESHOLD}")
+FACES_MAX_IMAGE_BYTES = envint("FACES_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1024)
+FACES_MAX_PIXELS = envint("FACES_MAX_PIXELS", 40_000_000, minimum=10_000)
+FACES_DETECT_MAX_SIDE = envint("FACES_DETECT_MAX_SIDE", 1024, minimum=160, maximum=8192)
+FACES_MIN_FACE_SIZE = envint("FACES_MIN_FACE_SIZE", 50, minimum=1)  # px; smaller ones: warning
+FACES_STORE_IMAGES = envbool("FACES_STORE_IMAGES", False)
+FACES_RETENTION_DAYS = envint("FACES_RETENTION_DAYS", 30, minimum=1)
+FACES_STORE_THUMBNAILS = envbool("FACES_STORE_THUMBNAILS", False)  # gallery face thumbnails
+# --- end Face_Comparison ----------------------------------------------------------------------

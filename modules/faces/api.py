@@ -1,15 +1,287 @@
+"""Face_Comparison's REST API: 1:1 compare, the comparison log, the reference gallery (1:N).
+
+Thin edges: validate with a serializer, call one service, answer. Operators compare, enroll,
+search and delete; viewers read the log and the gallery list.
+"""
+
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.http import FileResponse, HttpRequest
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from modules.faces import models, services
+from modules.faces.dlib_models import ModelsNotFoundError
+from modules.faces.imaging import ImageError
+from modules.faces.serializers import (
+    CompareInputSerializer,
+    CompareResultSerializer,
+    ComparisonSerializer,
+    EnrollInputSerializer,
+    EnrollResultSerializer,
+    ErrorSerializer,
+    ReferenceSerializer,
+    SearchInputSerializer,
+    SearchResultSerializer,
+)
+from modules.faces.uploads import keep_uploads_in_memory
+from portal.api import PortalAPIError
+from portal.roles import IsOperator, IsViewer
+
+logger = logging.getLogger("modules.faces")
+
+IMAGE_ERROR_STATUS = {
+    "invalid_image": status.HTTP_400_BAD_REQUEST,
+    "image_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    "no_face": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "several_faces": status.HTTP_422_UNPROCESSABLE_ENTITY,
+}
+
+
+def image_error(exc: ImageError) -> PortalAPIError:
+    body = exc.as_dict()
+    return PortalAPIError(
+        str(body["message"]),
+        code=exc.code,
+        status_code=IMAGE_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST),
+        details=body["details"],  # type: ignore[arg-type]
+    )
+
+
+MODELS_MISSING = "The face models are not installed on this server; an administrator must fix it."
+
+
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """Image problems become their API error; missing model files a 503 (a deployment fault)."""
+    try:
+        yield
+    except ImageError as exc:
+        raise image_error(exc) from None
+    except ModelsNotFoundError as exc:
+        logger.error("Face models missing: %s", exc)
+        raise PortalAPIError(MODELS_MISSING, code="models_unavailable", status_code=503) from None
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    described = {
+        400: "`invalid_image` (not an image, truncated, unsupported type) or `validation_error`",
+        403: "`permission_denied`: only operators may do this",
+        404: "`not_found`",
+        413: "`image_too_large` (byte or pixel limit, decompression bombs included) or "
+        "`payload_too_large` (the whole request)",
+        422: "`no_face` or `several_faces`; `details.which` names the image",
+    }
+    return {code: OpenApiResponse(ErrorSerializer, description=described[code]) for code in codes}
+
+
+class PhotoUploadMixin:
+    """Multipart in, photos kept in memory only (see modules.faces.uploads)."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        if request.method == "POST":
+            keep_uploads_in_memory(request)
+        return super().initialize_request(request, *args, **kwargs)  # type: ignore[misc]
 
 
 class RootView(APIView):
     """Face_Comparison API root: links to its endpoints."""
 
+    permission_classes = [IsViewer]
+
     @extend_schema(responses=inline_serializer("FacesRoot", {"endpoints": serializers.DictField()}))
     def get(self, request: Request) -> Response:
-        return Response({"endpoints": {}})
+        names = ("compare", "comparisons", "references", "search")
+        return Response(
+            {
+                "endpoints": {
+                    name: request.build_absolute_uri(reverse(f"faces_api:{name}")) for name in names
+                }
+            }
+        )
+
+
+class CompareView(PhotoUploadMixin, APIView):
+    """Are the two photos the same person? Logged with metadata only; photos are not stored
+    unless FACES_STORE_IMAGES is on."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(
+        operation_id="faces_compare",
+        request={"multipart/form-data": CompareInputSerializer},
+        responses={200: CompareResultSerializer, **_errors(400, 403, 413, 422)},
+    )
+    def post(self, request: Request) -> Response:
+        form = CompareInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        with engine_errors():
+            result, log = services.faces_compare(
+                image_a=data["image_a"],
+                image_b=data["image_b"],
+                threshold=data.get("threshold"),
+                pick=data["pick"],
+                user=request.user,
+                source=models.Comparison.Source.API,
+            )
+        return Response({"id": log.pk, **result.to_dict()})
+
+
+class ComparisonListView(generics.ListAPIView):
+    """The comparison log, newest first: who, when, verdict, distance. Filter with
+    ?verdict=match|no_match|error."""
+
+    permission_classes = [IsViewer]
+    serializer_class = ComparisonSerializer
+
+    def get_queryset(self) -> Any:
+        queryset = models.Comparison.objects.select_related("user")
+        verdict = self.request.query_params.get("verdict")
+        if verdict:
+            queryset = queryset.filter(verdict=verdict)
+        return queryset
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("verdict", str, enum=list(models.Comparison.Verdict.values)),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ComparisonDetailView(generics.RetrieveAPIView):
+    permission_classes = [IsViewer]
+    serializer_class = ComparisonSerializer
+    queryset = models.Comparison.objects.select_related("user")
+
+
+class ComparisonPhotoView(APIView):
+    """A stored photo of a comparison (only while FACES_STORE_IMAGES keeps them), for
+    operators."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: int, which: str) -> FileResponse:
+        log = get_object_or_404(models.Comparison, pk=pk)
+        field = {"a": log.image_a, "b": log.image_b}.get(which)
+        if not field:
+            raise PortalAPIError("No stored photo.", code="not_found", status_code=404)
+        return _private_file(field)
+
+
+class ReferenceListView(PhotoUploadMixin, generics.ListCreateAPIView):
+    """The reference gallery. POST enrolls a named reference from a photo with one face; only
+    its descriptor (and a thumbnail if FACES_STORE_THUMBNAILS is on) is kept."""
+
+    serializer_class = ReferenceSerializer
+    queryset = models.Reference.objects.select_related("created_by")
+
+    @extend_schema(
+        operation_id="faces_references_enroll",
+        request={"multipart/form-data": EnrollInputSerializer},
+        responses={201: EnrollResultSerializer, **_errors(400, 403, 413, 422)},
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        form = EnrollInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        with engine_errors():
+            enrollment = services.reference_enroll(
+                name=form.validated_data["name"],
+                image=form.validated_data["image"],
+                user=request.user,
+            )
+        body = ReferenceSerializer(enrollment.reference).data
+        body["face"] = enrollment.face.to_dict()
+        body["warnings"] = enrollment.warnings
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ReferenceDetailView(generics.RetrieveDestroyAPIView):
+    """One reference. DELETE removes it with its descriptor and thumbnail."""
+
+    serializer_class = ReferenceSerializer
+    queryset = models.Reference.objects.select_related("created_by")
+
+    def perform_destroy(self, instance: models.Reference) -> None:
+        services.reference_delete(reference=instance)
+
+
+class ReferenceThumbnailView(APIView):
+    permission_classes = [IsViewer]
+
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: int) -> FileResponse:
+        reference = get_object_or_404(models.Reference, pk=pk)
+        if not reference.thumbnail:
+            raise PortalAPIError("No thumbnail stored.", code="not_found", status_code=404)
+        return _private_file(reference.thumbnail, content_type="image/jpeg")
+
+
+class SearchView(PhotoUploadMixin, APIView):
+    """1:N: the k references closest to the largest face of the photo, nearest first."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(
+        operation_id="faces_search",
+        request={"multipart/form-data": SearchInputSerializer},
+        responses={200: SearchResultSerializer, **_errors(400, 403, 413, 422)},
+    )
+    def post(self, request: Request) -> Response:
+        form = SearchInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        with engine_errors():
+            outcome = services.reference_search(
+                image=data["image"], k=data["k"], threshold=data.get("threshold")
+            )
+        image = outcome.query.to_dict()
+        image.pop("faces")
+        return Response(
+            {
+                "threshold": outcome.threshold,
+                "k": outcome.k,
+                "gallery_size": outcome.gallery_size,
+                "face": outcome.face.to_dict(),
+                "faces": len(outcome.query.faces),
+                "image": image,
+                "warnings": outcome.warnings,
+                "results": [
+                    {
+                        "reference": ReferenceSerializer(item.reference).data,
+                        "distance": round(item.hit.distance, 4),
+                        "similarity": round(item.hit.similarity, 1),
+                        "match": item.hit.match,
+                    }
+                    for item in outcome.hits
+                ],
+            }
+        )
+
+
+def _private_file(field: Any, content_type: str | None = None) -> FileResponse:
+    response = FileResponse(field.open("rb"), content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    return response

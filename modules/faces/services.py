@@ -1,3 +1,372 @@
-"""Workflows of the module: keyword-only functions named <thing>_<action>."""
+"""Workflows of Face_Comparison: keyword-only functions named <thing>_<action>.
+
+The web views, the API and the management commands all call these, so they never disagree.
+dlib loads on the first call that needs it (never at import).
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db.models import Q
+from django.utils import timezone
+from PIL import Image
+
+from modules.faces import models
+from modules.faces.distance import SearchHit, descriptor_from_bytes, descriptor_to_bytes, search
+from modules.faces.engine import PICKS, FaceEngine, NoFaceError, compare_analyses
+from modules.faces.imaging import ImageError, LoadedImage
+from modules.faces.results import Comparison as ComparisonResult
+from modules.faces.results import Face, FaceAnalysis, Timings
+
+logger = logging.getLogger("modules.faces")
+
+ImageSource = bytes | BinaryIO
+SEARCH_MAX_K = 50
+THUMBNAIL_SIDE = 160
+_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
+
+
+class SeveralFacesError(ImageError):
+    """A reference photo must show one face: enrolling the wrong one would poison searches."""
+
+    code = "several_faces"
+
+
+# -- the engine, configured from settings -----------------------------------------------------
+
+_ENGINES: dict[tuple[int, int, int, int], FaceEngine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def face_engine() -> FaceEngine:
+    """The engine for the current FACES_* settings. Engines are cheap; the dlib models they
+    use are loaded once per process and shared."""
+    key = (
+        settings.FACES_DETECT_MAX_SIDE,
+        settings.FACES_MIN_FACE_SIZE,
+        settings.FACES_MAX_IMAGE_BYTES,
+        settings.FACES_MAX_PIXELS,
+    )
+    engine = _ENGINES.get(key)
+    if engine is None:
+        with _ENGINES_LOCK:
+            engine = _ENGINES.get(key)
+            if engine is None:
+                engine = FaceEngine(
+                    detect_max_side=key[0],
+                    min_face_size=key[1],
+                    max_bytes=key[2],
+                    max_pixels=key[3],
+                )
+                _ENGINES[key] = engine
+    return engine
+
+
+def _check_options(threshold: float, pick: str) -> None:
+    if not 0.0 < threshold <= 2.0:
+        raise ValueError("threshold must be greater than 0 and at most 2")
+    if pick not in PICKS:
+        raise ValueError(f"pick must be one of {', '.join(PICKS)}")
+
+
+def _user_or_none(user: Any) -> Any:
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+# -- 1:1 comparison ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComparisonRun:
+    """A comparison's result, its log row and the two decoded photos (for previews).
+
+    Unpacks as ``result, log = faces_compare(...)``.
+    """
+
+    result: ComparisonResult
+    log: models.Comparison
+    images: tuple[LoadedImage, LoadedImage]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.result, self.log))
+
+
+def faces_compare(
+    *,
+    image_a: ImageSource,
+    image_b: ImageSource,
+    threshold: float | None = None,
+    pick: str = "largest",
+    user: Any = None,
+    source: str = models.Comparison.Source.API,
+) -> ComparisonRun:
+    """Same person or not. Every call is logged (metadata only); photos are stored only when
+    FACES_STORE_IMAGES is on. Raises ImageError subclasses tagged "a" or "b" (logged too)."""
+    threshold = settings.FACES_THRESHOLD if threshold is None else float(threshold)
+    _check_options(threshold, pick)
+    engine = face_engine()
+    engine.load()  # a one-off model load is not part of anyone's timings
+    log = models.Comparison(user=_user_or_none(user), source=source, threshold=threshold, pick=pick)
+    analyses: list[FaceAnalysis] = []
+    try:
+        started = time.perf_counter()
+        loaded_a, decode_a = _read(engine, image_a, "a")
+        analyses.append(engine.analyze(loaded_a, which="a"))
+        loaded_b, decode_b = _read(engine, image_b, "b")
+        analyses.append(engine.analyze(loaded_b, which="b"))
+        result = compare_analyses(analyses[0], analyses[1], threshold=threshold, pick=pick)
+        finished = time.perf_counter()
+    except ImageError as exc:
+        log.verdict = models.Comparison.Verdict.ERROR
+        log.error_code = exc.code
+        log.error_which = (exc.which or "")[:1]
+        for analysis in analyses:
+            setattr(log, f"faces_{analysis.which}", len(analysis.faces))
+        log.save()
+        raise
+    # Decoding ran before analyze() (the previews need the decoded photos), so its time is
+    # added here to keep timings_ms comparable with the engine's own.
+    result = dataclasses.replace(
+        result,
+        timings_ms=Timings(
+            decode=(decode_a + decode_b) * 1000,
+            detect=result.timings_ms.detect,
+            encode=result.timings_ms.encode,
+            total=(finished - started) * 1000,
+        ),
+    )
+    log.verdict = (
+        models.Comparison.Verdict.MATCH if result.match else models.Comparison.Verdict.NO_MATCH
+    )
+    log.distance = result.distance
+    log.similarity = result.similarity
+    log.faces_a = len(result.faces_a)
+    log.faces_b = len(result.faces_b)
+    log.warnings = [{"code": w.code, "which": w.which} for w in result.warnings]
+    log.timings_ms = result.timings_ms.to_dict()
+    stored = _store_photos(
+        log, ((log.image_a, image_a, loaded_a), (log.image_b, image_b, loaded_b))
+    )
+    try:
+        log.save()
+    except Exception:
+        _forget(stored)
+        raise
+    return ComparisonRun(result=result, log=log, images=(loaded_a, loaded_b))
+
+
+def _read(engine: FaceEngine, source: ImageSource, which: str) -> tuple[LoadedImage, float]:
+    started = time.perf_counter()
+    loaded = engine.read(source, which=which)
+    return loaded, time.perf_counter() - started
+
+
+def _store_photos(log: models.Comparison, photos: Any) -> list[Any]:
+    """Save the uploaded bytes as they came (not re-encoded) through the default storage,
+    when FACES_STORE_IMAGES is on. A storage failure costs the copy, not the answer."""
+    if not settings.FACES_STORE_IMAGES:
+        return []
+    stored = []
+    try:
+        for field, source, loaded in photos:
+            if isinstance(source, bytes | bytearray | memoryview):
+                content = ContentFile(bytes(source))
+            else:
+                source.seek(0)
+                content = ContentFile(source.read(loaded.byte_size + 1))
+            field.save(f"photo{_EXTENSIONS.get(loaded.format, '.bin')}", content, save=False)
+            stored.append(field)
+    except Exception:
+        logger.exception("Could not store the photos of a comparison; it is logged without them")
+        _forget(stored)
+        log.image_a = log.image_b = ""
+        return []
+    return stored
+
+
+def _forget(fields: list[Any]) -> None:
+    for field in fields:
+        field.storage.delete(field.name)
+
+
+# -- the reference gallery (1:N) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    reference: models.Reference
+    face: Face
+    warnings: list[dict[str, Any]]
+
+
+def reference_enroll(*, name: str, image: ImageSource, user: Any = None) -> Enrollment:
+    """Enroll a named reference from a photo showing exactly one face; only its descriptor
+    (and a thumbnail when FACES_STORE_THUMBNAILS is on) is kept."""
+    name = name.strip()
+    if not name:
+        raise ValueError("name must not be empty")
+    engine = face_engine()
+    loaded = engine.read(image, which="image")
+    analysis = engine.analyze(loaded, which="image")
+    if not analysis.faces:
+        raise NoFaceError("image")
+    if len(analysis.faces) > 1:
+        raise SeveralFacesError(
+            f"The photo shows {len(analysis.faces)} faces; a reference needs exactly one. "
+            "Crop the photo to the person to enroll.",
+            which="image",
+            faces=len(analysis.faces),
+        )
+    face = analysis.faces[0]
+    reference = models.Reference(
+        name=name[:120],
+        descriptor=descriptor_to_bytes(face.descriptor),
+        created_by=_user_or_none(user),
+    )
+    stored = []
+    if settings.FACES_STORE_THUMBNAILS:
+        reference.thumbnail.save("face.jpg", ContentFile(_thumbnail(loaded, face)), save=False)
+        stored.append(reference.thumbnail)
+    try:
+        reference.save()
+    except Exception:
+        _forget(stored)
+        raise
+    return Enrollment(reference=reference, face=face, warnings=_quality_warnings(face))
+
+
+def _thumbnail(loaded: LoadedImage, face: Face) -> bytes:
+    box = face.box
+    margin = max(box.width, box.height) // 3
+    crop = loaded.image.crop(
+        (
+            max(0, box.left - margin),
+            max(0, box.top - margin),
+            min(loaded.width, box.right + margin),
+            min(loaded.height, box.bottom + margin),
+        )
+    )
+    crop.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    crop.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def _quality_warnings(face: Face) -> list[dict[str, Any]]:
+    checks = (
+        ("face_too_small", face.quality.too_small, "The face is small."),
+        ("face_blurry", face.quality.blurry, "The face is blurry."),
+        ("face_partly_outside", face.quality.partly_outside, "The face is cut by the frame."),
+    )
+    return [
+        {"code": code, "face": face.index, "message": message}
+        for code, flagged, message in checks
+        if flagged
+    ]
+
+
+@dataclass(frozen=True)
+class ReferenceHit:
+    reference: models.Reference
+    hit: SearchHit
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    threshold: float
+    k: int
+    query: FaceAnalysis
+    face: Face  # the query face searched for (the largest)
+    hits: list[ReferenceHit]
+    gallery_size: int
+    warnings: list[dict[str, Any]]
+
+
+def reference_search(
+    *, image: ImageSource, k: int = 5, threshold: float | None = None
+) -> SearchOutcome:
+    """The k references closest to the largest face of the photo, nearest first."""
+    threshold = settings.FACES_THRESHOLD if threshold is None else float(threshold)
+    _check_options(threshold, "largest")
+    if not 1 <= k <= SEARCH_MAX_K:
+        raise ValueError(f"k must be between 1 and {SEARCH_MAX_K}")
+    engine = face_engine()
+    analysis = engine.analyze(image, which="image")
+    if not analysis.faces:
+        raise NoFaceError("image")
+    face = max(analysis.faces, key=lambda f: (f.box.area, f.score))
+    warnings = _quality_warnings(face)
+    if len(analysis.faces) > 1:
+        warnings.insert(
+            0,
+            {
+                "code": "several_faces",
+                "face": face.index,
+                "message": f"The photo shows {len(analysis.faces)} faces; "
+                f"the largest (face {face.index}) was searched for.",
+            },
+        )
+    references = {
+        reference.pk: reference
+        for reference in models.Reference.objects.only("id", "name", "thumbnail", "descriptor")
+    }
+    gallery = (
+        (pk, descriptor_from_bytes(bytes(reference.descriptor)))
+        for pk, reference in references.items()
+    )
+    hits = search(face.descriptor, gallery, k=k, threshold=threshold)
+    return SearchOutcome(
+        threshold=threshold,
+        k=k,
+        query=analysis,
+        face=face,
+        hits=[ReferenceHit(references[hit.id], hit) for hit in hits],
+        gallery_size=len(references),
+        warnings=warnings,
+    )
+
+
+def reference_delete(*, reference: models.Reference) -> None:
+    """Delete a reference: its descriptor goes with the row, its thumbnail file on commit."""
+    reference.delete()
+
+
+# -- retention --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    comparisons: int
+    files: int
+    cutoff: datetime
+
+
+def comparisons_prune(*, days: int | None = None, dry_run: bool = False) -> PruneResult:
+    """Delete stored comparison photos older than FACES_RETENTION_DAYS (the metadata stays)."""
+    days = settings.FACES_RETENTION_DAYS if days is None else days
+    cutoff = timezone.now() - timedelta(days=days)
+    stale = models.Comparison.objects.filter(created_at__lt=cutoff).filter(
+        ~Q(image_a="") | ~Q(image_b="")
+    )
+    comparisons = files = 0
+    for log in stale.iterator():
+        comparisons += 1
+        for field in (log.image_a, log.image_b):
+            if field:
+                files += 1
+                if not dry_run:
+                    field.storage.delete(field.name)
+        if not dry_run:
+            models.Comparison.objects.filter(pk=log.pk).update(image_a="", image_b="")
+    return PruneResult(comparisons=comparisons, files=files, cutoff=cutoff)

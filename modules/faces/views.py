@@ -1,17 +1,236 @@
+"""Operator UI of Face_Comparison. Short views: validate (with the API's serializers), call
+one service, render. Operators compare, enroll and search; viewers read the log and gallery."""
+
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from portal.roles import viewer_required
+from modules.faces import models, services
+from modules.faces.api import IMAGE_ERROR_STATUS, MODELS_MISSING
+from modules.faces.dlib_models import ModelsNotFoundError, find_models_dir
+from modules.faces.engine import PICKS
+from modules.faces.imaging import ImageError
+from modules.faces.previews import distance_scale, photo_preview
+from modules.faces.serializers import (
+    CompareInputSerializer,
+    EnrollInputSerializer,
+    SearchInputSerializer,
+)
+from modules.faces.uploads import uploads_in_memory
+from portal.roles import is_operator, operator_required, viewer_required
+
+RECENT = 10
+LOG_PAGE_SIZE = 50
 
 
 def card_context(request: HttpRequest) -> dict[str, Any]:
-    return {"status": "idle", "stats": [], "rows": [], "empty": "Nothing here yet."}
+    start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+    today = models.Comparison.objects.filter(created_at__gte=start).aggregate(
+        total=Count("id"), matches=Count("id", filter=Q(verdict=models.Comparison.Verdict.MATCH))
+    )
+    recent = models.Comparison.objects.select_related("user")[:5]
+    try:
+        find_models_dir()  # a path lookup: no dlib import
+        status = "ok"
+    except ModelsNotFoundError:
+        status = "down"
+    return {
+        "status": status,
+        "stats": [
+            {"label": "Compared today", "value": today["total"]},
+            {"label": "Matches today", "value": today["matches"], "tone": "ok"},
+            {"label": "Gallery", "value": models.Reference.objects.count()},
+        ],
+        "rows": [
+            {
+                "badge": log.get_verdict_display(),
+                "tone": log.tone,
+                "text": _summary(log),
+                "when": log.created_at,
+            }
+            for log in recent
+        ],
+        "empty": "No comparison yet."
+        if status == "ok"
+        else "The dlib model files are missing: see /readyz.",
+    }
+
+
+def _summary(log: models.Comparison) -> str:
+    who = log.user.get_username() if log.user else log.get_source_display().lower()
+    if log.verdict == models.Comparison.Verdict.ERROR:
+        which = f" in {log.error_which.upper()}" if log.error_which else ""
+        return f"{log.error_code}{which} · {who}"
+    return f"distance {log.distance:.3f} / {log.threshold:g} · {who}"
+
+
+def _problem(exc: Exception) -> tuple[Any, int]:
+    """What the page says about a failure, and the status it answers with."""
+    if isinstance(exc, ModelsNotFoundError):
+        return {"code": "models_unavailable", "message": MODELS_MISSING, "which": None}, 503
+    assert isinstance(exc, ImageError)
+    return exc, IMAGE_ERROR_STATUS.get(exc.code, 400)
+
+
+def _form_data(request: HttpRequest) -> dict[str, Any]:
+    # An empty optional input (threshold left blank) means "the default", as in the API.
+    fields = {key: value for key, value in request.POST.dict().items() if value.strip()}
+    return {**fields, **request.FILES.dict()}
+
+
+def _index_context(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "recent": models.Comparison.objects.select_related("user")[:RECENT],
+        "picks": PICKS,
+        "can_act": is_operator(request.user),
+        "gallery_size": models.Reference.objects.count(),
+        "default_threshold": settings.FACES_THRESHOLD,
+        "store_images": settings.FACES_STORE_IMAGES,
+    }
 
 
 @viewer_required
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "faces/index.html")
+    return render(request, "faces/index.html", _index_context(request))
+
+
+@require_POST
+@operator_required
+@uploads_in_memory
+def compare(request: HttpRequest) -> HttpResponse:
+    form = CompareInputSerializer(data=_form_data(request))
+    context = _index_context(request)
+    if not form.is_valid():
+        context["form_errors"] = form.errors
+        return render(request, "faces/index.html", context, status=400)
+    data = form.validated_data
+    try:
+        run = services.faces_compare(
+            image_a=data["image_a"],
+            image_b=data["image_b"],
+            threshold=data.get("threshold"),
+            pick=data["pick"],
+            user=request.user,
+            source=models.Comparison.Source.WEB,
+        )
+    except (ImageError, ModelsNotFoundError) as exc:
+        context["image_error"], status = _problem(exc)
+        return render(request, "faces/index.html", context, status=status)
+    result = run.result
+    context.update(
+        {
+            "result": result,
+            "log_entry": run.log,
+            "preview_a": photo_preview(
+                run.images[0], result.faces_a, compared=result.pair[0], prefix="A"
+            ),
+            "preview_b": photo_preview(
+                run.images[1], result.faces_b, compared=result.pair[1], prefix="B"
+            ),
+            "scale": distance_scale(result.distance, result.threshold),
+            "chosen_pick": result.pick,
+            "chosen_threshold": data.get("threshold"),
+        }
+    )
+    return render(request, "faces/index.html", context)
+
+
+@viewer_required
+def log(request: HttpRequest) -> HttpResponse:
+    queryset = models.Comparison.objects.select_related("user")
+    verdict = request.GET.get("verdict", "")
+    if verdict in models.Comparison.Verdict.values:
+        queryset = queryset.filter(verdict=verdict)
+    page = Paginator(queryset, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "faces/log.html",
+        {"page": page, "verdict": verdict, "verdicts": models.Comparison.Verdict.choices},
+    )
+
+
+def _references_context(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "references": models.Reference.objects.select_related("created_by"),
+        "can_act": is_operator(request.user),
+        "max_k": services.SEARCH_MAX_K,
+        "store_thumbnails": settings.FACES_STORE_THUMBNAILS,
+    }
+
+
+@viewer_required
+def references(request: HttpRequest) -> HttpResponse:
+    return render(request, "faces/references.html", _references_context(request))
+
+
+@require_POST
+@operator_required
+@uploads_in_memory
+def enroll(request: HttpRequest) -> HttpResponse:
+    form = EnrollInputSerializer(data=_form_data(request))
+    context = _references_context(request)
+    if not form.is_valid():
+        context["enroll_errors"] = form.errors
+        return render(request, "faces/references.html", context, status=400)
+    try:
+        enrollment = services.reference_enroll(
+            name=form.validated_data["name"], image=form.validated_data["image"], user=request.user
+        )
+    except (ImageError, ModelsNotFoundError) as exc:
+        context["enroll_error"], status = _problem(exc)
+        return render(request, "faces/references.html", context, status=status)
+    messages.success(request, f"Enrolled {enrollment.reference.name}.")
+    for warning in enrollment.warnings:
+        messages.warning(request, warning["message"])
+    return redirect("faces:references")
+
+
+@require_POST
+@operator_required
+@uploads_in_memory
+def search(request: HttpRequest) -> HttpResponse:
+    form = SearchInputSerializer(data=_form_data(request))
+    context = _references_context(request)
+    if not form.is_valid():
+        context["search_errors"] = form.errors
+        return render(request, "faces/references.html", context, status=400)
+    try:
+        outcome = services.reference_search(
+            image=form.validated_data["image"],
+            k=form.validated_data["k"],
+            threshold=form.validated_data.get("threshold"),
+        )
+    except (ImageError, ModelsNotFoundError) as exc:
+        context["search_error"], status = _problem(exc)
+        return render(request, "faces/references.html", context, status=status)
+    context["search"] = outcome
+    return render(request, "faces/references.html", context)
+
+
+@require_POST
+@operator_required
+def delete_reference(request: HttpRequest, pk: int) -> HttpResponse:
+    reference = get_object_or_404(models.Reference, pk=pk)
+    services.reference_delete(reference=reference)
+    messages.success(request, f"Deleted {reference.name} and its face descriptor.")
+    return redirect("faces:references")
+
+
+@viewer_required
+def thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+    reference = get_object_or_404(models.Reference, pk=pk)
+    if not reference.thumbnail:
+        raise Http404("No thumbnail stored")
+    response = FileResponse(reference.thumbnail.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

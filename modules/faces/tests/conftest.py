@@ -36,3 +36,27 @@ def engine() -> FaceEngine:
     engine = FaceEngine()
     engine.load()
     return engine
+
+
+@pytest.fixture(scope="session")
+def small_photo(photo: Callable[[str], bytes]) -> Callable[..., bytes]:
+    """A fixture photo shrunk in memory (JPEG, longest side ``side``): fast API tests."""
+    from modules.faces.tests.uploads import shrink
+
+    cache: dict[tuple[str, int], bytes] = {}
+
+    def read(name: str, side: int = 480) -> bytes:
+        if (name, side) not in cache:
+            cache[name, side] = shrink(photo(name), side)
+        return cache[name, side]
+
+    return read
+
+
+@pytest.fixture
+def media_root(settings, tmp_path: Path) -> Path:
+    """Stored files go to a fresh folder that the test can inspect."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    return root
