@@ -480,3 +480,35 @@ FACES_STORE_IMAGES = envbool("FACES_STORE_IMAGES", False)
 FACES_RETENTION_DAYS = envint("FACES_RETENTION_DAYS", 30, minimum=1)
 FACES_STORE_THUMBNAILS = envbool("FACES_STORE_THUMBNAILS", False)  # gallery face thumbnails
 # --- end Face_Comparison ----------------------------------------------------------------------
+
+# --- NetProbe ---------------------------------------------------------------------------------
+# Bounds for every probe (API, UI, CLI, monitors); modules.netprobe.services.probe_limits() turns
+# them into the engines' Limits. NETPROBE_MAX_DURATION_S stays under API Gateway's 29 s.
+
+NETPROBE_MAX_TIMEOUT_S = envfloat("NETPROBE_MAX_TIMEOUT_S", 10.0, minimum=0.5)
+NETPROBE_MAX_COUNT = envint("NETPROBE_MAX_COUNT", 16, minimum=1, maximum=100)
+NETPROBE_MAX_BODY_EXCERPT = envint(
+    "NETPROBE_MAX_BODY_EXCERPT", 65_536, minimum=0, maximum=1_048_576
+)  # bytes kept per result
+NETPROBE_MAX_DURATION_S = envfloat("NETPROBE_MAX_DURATION_S", 25.0, minimum=1.0)
+if NETPROBE_MAX_TIMEOUT_S > NETPROBE_MAX_DURATION_S:
+    raise ImproperlyConfigured(
+        f"NETPROBE_MAX_TIMEOUT_S ({NETPROBE_MAX_TIMEOUT_S}) must not exceed "
+        f"NETPROBE_MAX_DURATION_S ({NETPROBE_MAX_DURATION_S})"
+    )
+NETPROBE_BATCH_MAX = envint("NETPROBE_BATCH_MAX", 100, minimum=1, maximum=1000)
+NETPROBE_BATCH_WORKERS = envint("NETPROBE_BATCH_WORKERS", 100, minimum=1, maximum=256)  # threads
+NETPROBE_RETENTION_DAYS = envint("NETPROBE_RETENTION_DAYS", 90, minimum=1)
+NETPROBE_ICMP_PRIVILEGE = envchoice(
+    "NETPROBE_ICMP_PRIVILEGE", "auto", ("auto", "unprivileged", "privileged")
+)
+NETPROBE_MONITOR_MIN_INTERVAL_S = envint("NETPROBE_MONITOR_MIN_INTERVAL_S", 30, minimum=1)
+NETPROBE_CA_BUNDLE = envstr("NETPROBE_CA_BUNDLE") or None  # PEM replacing the system trust store
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "NetprobeKindEnum": "modules.netprobe.models.Kind",
+        "NetprobeStatusEnum": "modules.netprobe.models.Status",
+        "NetprobeMonitorStateEnum": "modules.netprobe.models.Monitor.State",
+    }
+)
+# --- end NetProbe -----------------------------------------------------------------------------

@@ -1,1 +1,58 @@
 from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult
+
+
+@admin.register(ProbeResult)
+class ProbeResultAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "target", "status", "error_code", "response_ms", "started_at"]
+    list_filter = ["kind", "status", "error_code", "started_at"]
+    search_fields = ["target"]
+    date_hierarchy = "started_at"
+    list_select_related = ["monitor"]
+    raw_id_fields = ["monitor", "created_by"]
+    # Results are records of what happened: readable, not editable.
+    readonly_fields = [f.name for f in ProbeResult._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ProbeResult]:
+        return super().get_queryset(request).defer("result")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MonitorTransitionInline(admin.TabularInline):
+    model = MonitorTransition
+    fields = ["at", "from_state", "to_state", "reason", "alert_id", "alert_error"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    ordering = ["-at"]
+    can_delete = False
+
+
+@admin.register(Monitor)
+class MonitorAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "target", "state", "enabled", "interval_s", "last_run_at"]
+    list_filter = ["kind", "state", "enabled"]
+    search_fields = ["name", "target"]
+    raw_id_fields = ["last_result", "created_by"]
+    readonly_fields = [
+        "state",
+        "consecutive_failures",
+        "consecutive_successes",
+        "last_run_at",
+        "last_result",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [MonitorTransitionInline]

@@ -1,10 +1,77 @@
+"""NetProbe API: probes (run one, history), batches, monitors (CRUD + history).
+
+Thin views: validate with a serializer, call one service, answer with a serializer. A refused
+target (EgressForbidden) leaves as 400 `target_forbidden` through the portal's exception
+handler. In a batch, a refused target is that item's result (status failed, error.code
+forbidden) and the other items still run; invalid items fail the whole batch with 400
+`validation_error` before anything runs, their index in details.fields.items.
+"""
+
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from modules.netprobe import services
+from modules.netprobe.history import WINDOWS
+from modules.netprobe.models import Monitor, ProbeResult
+from modules.netprobe.probes import ProbeOptionsError
+from modules.netprobe.serializers import (
+    BatchRequestSerializer,
+    BatchResultSerializer,
+    MonitorHistorySerializer,
+    MonitorSerializer,
+    ProbeFilterSerializer,
+    ProbeRequestSerializer,
+    ProbeResultSerializer,
+    TransitionSerializer,
+    field_errors,
+)
+
+ErrorEnvelope = inline_serializer(
+    "NetprobeError",
+    {
+        "error": inline_serializer(
+            "NetprobeErrorBody",
+            {
+                "code": serializers.CharField(),
+                "message": serializers.CharField(),
+                "details": serializers.DictField(),
+            },
+        )
+    },
+)
+BAD_REQUEST = OpenApiResponse(
+    ErrorEnvelope,
+    description="validation_error (details.fields names each bad field) or target_forbidden "
+    "(the egress policy refuses the target; no packet was sent)",
+)
+
+
+@contextmanager
+def monitor_errors() -> Iterator[None]:
+    try:
+        yield
+    except ProbeOptionsError as exc:
+        raise serializers.ValidationError(field_errors(exc, nest_options=True)) from exc
 
 
 class RootView(APIView):
@@ -14,4 +81,166 @@ class RootView(APIView):
         responses=inline_serializer("NetprobeRoot", {"endpoints": serializers.DictField()})
     )
     def get(self, request: Request) -> Response:
-        return Response({"endpoints": {}})
+        names = {
+            "probes": "netprobe_api:probe-list",
+            "batches": "netprobe_api:batch",
+            "monitors": "netprobe_api:monitor-list",
+        }
+        return Response(
+            {"endpoints": {k: request.build_absolute_uri(reverse(v)) for k, v in names.items()}}
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Probe history",
+        parameters=[ProbeFilterSerializer],
+        responses={200: ProbeResultSerializer(many=True), 400: BAD_REQUEST},
+    ),
+    retrieve=extend_schema(summary="One probe result"),
+)
+class ProbeViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = ProbeResultSerializer
+
+    def get_queryset(self) -> QuerySet[ProbeResult]:
+        queryset = ProbeResult.objects.select_related("created_by")
+        if self.action != "list":
+            return queryset
+        form = ProbeFilterSerializer(data=self.request.query_params)
+        form.is_valid(raise_exception=True)
+        f = form.validated_data
+        lookups = {
+            "kind": "kind",
+            "status": "status",
+            "target": "target",
+            "search": "target__icontains",
+            "since": "started_at__gte",
+            "until": "started_at__lt",
+            "monitor": "monitor_id",
+        }
+        return queryset.filter(**{lookups[k]: v for k, v in f.items()})
+
+    @extend_schema(
+        summary="Run one probe",
+        description=(
+            "Runs the probe now and answers 201 with its result (status ok, failed or timeout; "
+            "error.code says where it failed). Invalid input: 400 `validation_error` with field "
+            "details. A refused target: 400 `target_forbidden`; nothing is sent or stored."
+        ),
+        request=ProbeRequestSerializer,
+        responses={201: ProbeResultSerializer, 400: BAD_REQUEST},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        form = ProbeRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        spec = form.validated_data["spec"]
+        try:
+            row = services.probe_run(
+                kind=spec.kind, target=spec.target, options=spec.options, user=request.user
+            )
+        except ProbeOptionsError as exc:
+            raise serializers.ValidationError(field_errors(exc)) from exc
+        return Response(ProbeResultSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class BatchView(APIView):
+    """Run up to 100 probes concurrently; answers when the slowest is done."""
+
+    @extend_schema(
+        summary="Run a batch of probes",
+        description=(
+            "Runs up to NETPROBE_BATCH_MAX (100) probes concurrently and answers 201 with every "
+            "result, in the order of `items`. An invalid item fails the whole batch before "
+            "anything runs: 400 `validation_error` with `details.fields.items.<index>`. A target "
+            "the egress policy refuses does not: that item's result has status `failed` and "
+            "error code `forbidden` (no packet was sent), and the other items run."
+        ),
+        request=BatchRequestSerializer,
+        responses={201: BatchResultSerializer, 400: BAD_REQUEST},
+    )
+    def post(self, request: Request) -> Response:
+        form = BatchRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        t0 = time.perf_counter()
+        try:
+            rows = services.probe_batch(items=form.validated_data["specs"], user=request.user)
+        except services.BatchInvalid as exc:
+            fields = {str(i): field_errors(ProbeOptionsError(e)) for i, e in exc.errors.items()}
+            raise serializers.ValidationError({"items": fields}) from exc
+        body = {
+            "count": len(rows),
+            "duration_ms": round((time.perf_counter() - t0) * 1000, 3),
+            "results": ProbeResultSerializer(rows, many=True).data,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Monitors",
+        parameters=[
+            OpenApiParameter("state", str, enum=[s.value for s in Monitor.State]),
+            OpenApiParameter("kind", str),
+        ],
+    ),
+    create=extend_schema(responses={201: MonitorSerializer, 400: BAD_REQUEST}),
+    update=extend_schema(responses={200: MonitorSerializer, 400: BAD_REQUEST}),
+    partial_update=extend_schema(responses={200: MonitorSerializer, 400: BAD_REQUEST}),
+)
+class MonitorViewSet(viewsets.ModelViewSet):
+    """A probe spec run every interval_s seconds by `manage.py netprobe_run_monitors`."""
+
+    serializer_class = MonitorSerializer
+
+    def get_queryset(self) -> QuerySet[Monitor]:
+        queryset = Monitor.objects.select_related("last_result")
+        if state := self.request.query_params.get("state"):
+            queryset = queryset.filter(state=state)
+        if kind := self.request.query_params.get("kind"):
+            queryset = queryset.filter(kind=kind)
+        return queryset
+
+    def perform_create(self, serializer: MonitorSerializer) -> None:
+        with monitor_errors():
+            serializer.instance = services.monitor_create(
+                user=self.request.user, **serializer.validated_data
+            )
+
+    def perform_update(self, serializer: MonitorSerializer) -> None:
+        with monitor_errors():
+            serializer.instance = services.monitor_update(
+                monitor=serializer.instance, **serializer.validated_data
+            )
+
+    @extend_schema(
+        summary="Uptime, response-time series and state transitions",
+        parameters=[
+            OpenApiParameter(
+                "window", str, enum=list(WINDOWS), description="series window (default 24h)"
+            )
+        ],
+        responses={200: MonitorHistorySerializer, 400: BAD_REQUEST},
+    )
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        monitor = self.get_object()
+        window = request.query_params.get("window", "24h")
+        if window not in WINDOWS:
+            raise serializers.ValidationError({"window": [f"one of {', '.join(WINDOWS)}"]})
+        now = timezone.now()
+        transitions = monitor.transitions.all()[:100]
+        body = {
+            "monitor": MonitorSerializer(monitor).data,
+            "uptime": {w: services.monitor_uptime(monitor, w, now=now).to_dict() for w in WINDOWS},
+            "series": {
+                "window": window,
+                "points": [p.to_dict() for p in services.monitor_series(monitor, window, now=now)],
+            },
+            "transitions": TransitionSerializer(transitions, many=True).data,
+        }
+        return Response(body)

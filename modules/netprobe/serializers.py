@@ -1,1 +1,294 @@
+"""NetProbe API shapes. Probe options are validated by the engines (one set of rules for the
+API, the UI, the CLI and the monitors); their errors come back as field errors."""
+
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from modules.netprobe.models import Kind, Monitor, MonitorTransition, ProbeResult, Status
+from modules.netprobe.probes import ProbeOptionsError
+from modules.netprobe.runner import ProbeSpec, probe_validate
+
+SPEC_KEYS = ("kind", "target")
+
+
+def field_errors(exc: ProbeOptionsError, *, nest_options: bool = False) -> dict[str, Any]:
+    """The engine's {field: message} as DRF field errors; monitors nest option errors."""
+    top = {"kind", "target", "name", "interval_s", "failure_threshold", "recovery_threshold"}
+    errors: dict[str, Any] = {}
+    for name, message in exc.errors.items():
+        if nest_options and name not in top:
+            errors.setdefault("options", {})[name] = [message]
+        else:
+            errors[name] = [message]
+    return errors
+
+
+def split_payload(data: Any) -> tuple[str, str, dict[str, Any]]:
+    """{"kind", "target", <options>...} (options may also come nested as "options": {...})."""
+    if not isinstance(data, Mapping):
+        raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+    options = {k: v for k, v in data.items() if k not in (*SPEC_KEYS, "options")}
+    nested = data.get("options")
+    if isinstance(nested, Mapping):
+        options.update(nested)
+    elif nested is not None:
+        raise serializers.ValidationError({"options": ["Expected a JSON object."]})
+    kind, target = data.get("kind"), data.get("target")
+    errors = {}
+    for name, value in (("kind", kind), ("target", target)):
+        if value in (None, ""):
+            errors[name] = ["This field is required."]
+        elif not isinstance(value, str):
+            errors[name] = ["Expected a string."]
+    if errors:
+        raise serializers.ValidationError(errors)
+    return str(kind), str(target), options
+
+
+def spec_from_payload(data: Any) -> ProbeSpec:
+    kind, target, options = split_payload(data)
+    try:
+        return probe_validate(kind=kind, target=target, options=options)
+    except ProbeOptionsError as exc:
+        raise serializers.ValidationError(field_errors(exc)) from exc
+
+
+class ProbeRequestSerializer(serializers.Serializer):
+    """One probe: kind, target and the kind's options at the top level. Options a kind does not
+    take are refused ("unknown option"); bounds come from the NETPROBE_* settings."""
+
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    target = serializers.CharField(
+        max_length=2048,
+        help_text="dns: a name (or an IP for PTR); tcp: host:port; http: a URL; tls: host[:port]; "
+        "ping/traceroute: a host",
+    )
+    timeout = serializers.FloatField(required=False, help_text="seconds (all kinds)")
+    ip_version = serializers.ChoiceField(choices=["auto", "4", "6"], required=False)
+    record_type = serializers.ChoiceField(
+        choices=["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "CAA", "PTR"],
+        required=False,
+        help_text="dns",
+    )
+    resolver = serializers.CharField(required=False, help_text="dns: IP[:port]; default: system")
+    transport = serializers.ChoiceField(choices=["udp", "tcp"], required=False, help_text="dns")
+    dnssec = serializers.BooleanField(required=False, help_text="dns: ask for the AD flag")
+    port = serializers.IntegerField(required=False, help_text="tcp, tls")
+    count = serializers.IntegerField(required=False, help_text="tcp, ping, traceroute")
+    interval = serializers.FloatField(required=False, help_text="tcp, ping: seconds")
+    method = serializers.ChoiceField(choices=["GET", "HEAD"], required=False, help_text="http")
+    follow_redirects = serializers.BooleanField(required=False, help_text="http")
+    max_redirects = serializers.IntegerField(required=False, help_text="http (at most 5)")
+    verify_tls = serializers.BooleanField(required=False, help_text="http, tls")
+    expect_status = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text='http: accepted codes, e.g. ["200", "301-308", "2xx"]; default 200-399',
+    )
+    keyword = serializers.CharField(required=False, help_text="http: must occur in the body")
+    regex = serializers.CharField(required=False, help_text="http: must match the body")
+    body_excerpt_bytes = serializers.IntegerField(required=False, help_text="http")
+    starttls = serializers.ChoiceField(
+        choices=["smtp", "imap", "pop3"], required=False, help_text="tls"
+    )
+    servername = serializers.CharField(required=False, help_text="tls: SNI and name to verify")
+    max_hops = serializers.IntegerField(required=False, help_text="traceroute")
+    reverse_dns = serializers.BooleanField(required=False, help_text="traceroute")
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        return {"spec": spec_from_payload(data)}
+
+
+class ProbeErrorSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=["dns", "connect", "tls", "http", "timeout", "forbidden", "unsupported"]
+    )
+    message = serializers.CharField()
+
+
+class ResolvedSerializer(serializers.Serializer):
+    addresses = serializers.ListField(child=serializers.CharField())
+    used = serializers.CharField(allow_null=True)
+
+
+class ProbeResultSerializer(serializers.ModelSerializer):
+    error = serializers.SerializerMethodField()
+    resolved = ResolvedSerializer()
+    result = serializers.DictField(help_text="kind-specific fields (see the README)")
+    options = serializers.DictField()
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ProbeResult
+        fields = [
+            "id",
+            "kind",
+            "target",
+            "status",
+            "error",
+            "started_at",
+            "duration_ms",
+            "response_ms",
+            "resolved",
+            "ip_version",
+            "result",
+            "options",
+            "monitor",
+            "created_by",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ProbeErrorSerializer(allow_null=True))
+    def get_error(self, obj: ProbeResult) -> dict[str, str] | None:
+        return obj.error
+
+
+class ProbeBriefSerializer(serializers.ModelSerializer):
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProbeResult
+        fields = ["id", "status", "error", "started_at", "duration_ms", "response_ms"]
+        read_only_fields = fields
+
+    @extend_schema_field(ProbeErrorSerializer(allow_null=True))
+    def get_error(self, obj: ProbeResult) -> dict[str, str] | None:
+        return obj.error
+
+
+class ProbeFilterSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Kind.choices, required=False)
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    target = serializers.CharField(required=False, help_text="exact target")
+    search = serializers.CharField(required=False, help_text="part of the target")
+    since = serializers.DateTimeField(required=False, help_text="started at or after (ISO 8601)")
+    until = serializers.DateTimeField(required=False, help_text="started before (ISO 8601)")
+    monitor = serializers.IntegerField(required=False, min_value=1)
+
+
+class BatchRequestSerializer(serializers.Serializer):
+    items = serializers.ListField(
+        child=ProbeRequestSerializer(),
+        help_text="up to NETPROBE_BATCH_MAX (100) probes, each like POST /probes/",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        items = data.get("items")
+        limit = settings.NETPROBE_BATCH_MAX
+        if not isinstance(items, list) or not items:
+            raise serializers.ValidationError({"items": ["Expected a non-empty list."]})
+        if len(items) > limit:
+            raise serializers.ValidationError({"items": [f"At most {limit} items per batch."]})
+        specs, errors = [], {}
+        for index, item in enumerate(items):
+            try:
+                specs.append(spec_from_payload(item))
+            except serializers.ValidationError as exc:
+                errors[str(index)] = exc.detail
+        if errors:
+            raise serializers.ValidationError({"items": errors})
+        return {"specs": specs}
+
+
+class BatchResultSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    duration_ms = serializers.FloatField()
+    results = ProbeResultSerializer(many=True)
+
+
+class MonitorSerializer(serializers.ModelSerializer):
+    options = serializers.DictField(required=False, help_text="the kind's options, as for probes")
+    sos_group = serializers.PrimaryKeyRelatedField(
+        queryset=Monitor._meta.get_field("sos_group").related_model.objects.all(),  # type: ignore[union-attr]
+        allow_null=True,
+        required=False,
+        help_text="SOS_Broadcast group alerted when the monitor goes down or recovers",
+    )
+    last_result = ProbeBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Monitor
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "target",
+            "options",
+            "interval_s",
+            "failure_threshold",
+            "recovery_threshold",
+            "sos_group",
+            "enabled",
+            "state",
+            "consecutive_failures",
+            "consecutive_successes",
+            "next_run_at",
+            "last_run_at",
+            "last_result",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "state",
+            "consecutive_failures",
+            "consecutive_successes",
+            "next_run_at",
+            "last_run_at",
+            "last_result",
+            "created_at",
+            "updated_at",
+        ]
+        extra_kwargs = {"interval_s": {"help_text": "seconds between runs (at least 30)"}}
+
+
+class TransitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MonitorTransition
+        fields = [
+            "id",
+            "from_state",
+            "to_state",
+            "at",
+            "reason",
+            "result",
+            "alert_id",
+            "alert_error",
+        ]
+        read_only_fields = fields
+
+
+class UptimeSerializer(serializers.Serializer):
+    window = serializers.CharField()
+    checks = serializers.IntegerField()
+    ok = serializers.IntegerField()
+    uptime_percent = serializers.FloatField(allow_null=True)
+    avg_response_ms = serializers.FloatField(allow_null=True)
+    min_response_ms = serializers.FloatField(allow_null=True)
+    max_response_ms = serializers.FloatField(allow_null=True)
+
+
+class PointSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    response_ms = serializers.FloatField(allow_null=True)
+    checks = serializers.IntegerField()
+    failures = serializers.IntegerField()
+
+
+class SeriesSerializer(serializers.Serializer):
+    window = serializers.CharField()
+    points = PointSerializer(many=True)
+
+
+class MonitorHistorySerializer(serializers.Serializer):
+    monitor = MonitorSerializer()
+    uptime = serializers.DictField(child=UptimeSerializer(), help_text="keys 24h, 7d, 30d")
+    series = SeriesSerializer()
+    transitions = TransitionSerializer(many=True)

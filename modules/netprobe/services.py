@@ -1,3 +1,138 @@
-"""Workflows of the module: keyword-only functions named <thing>_<action>."""
+"""Workflows of the module: keyword-only functions named <thing>_<action>.
+
+Probes run through the engines in `modules.netprobe.probes` with the portal's egress policy and
+the settings' limits (runner.py); every run is stored as a ProbeResult row. Monitor workflows
+live in monitoring.py and are re-exported here, so views, API and commands import one module.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from modules.netprobe.history import Uptime, monitor_series, monitor_uptime
+from modules.netprobe.models import Monitor, ProbeResult
+from modules.netprobe.monitoring import (
+    monitor_create,
+    monitor_record,
+    monitor_run_due,
+    monitor_update,
+)
+from modules.netprobe.probes import ProbeOptionsError
+from modules.netprobe.runner import (
+    ProbeSpec,
+    build_row,
+    execute,
+    probe_limits,
+    probe_validate,
+    run_many,
+    target_precheck,
+)
+from portal.egress import get_policy
+
+__all__ = [
+    "BatchInvalid",
+    "ProbeSpec",
+    "Uptime",
+    "monitor_create",
+    "monitor_record",
+    "monitor_run_due",
+    "monitor_series",
+    "monitor_update",
+    "monitor_uptime",
+    "probe_batch",
+    "probe_limits",
+    "probe_run",
+    "probe_validate",
+    "results_prune",
+    "target_precheck",
+]
+
+
+class BatchInvalid(ValueError):
+    """Some batch items are invalid: `errors` maps the item index to its field errors."""
+
+    def __init__(self, errors: Mapping[int, Mapping[str, str]]) -> None:
+        self.errors = {index: dict(e) for index, e in errors.items()}
+        super().__init__(f"{len(self.errors)} invalid item(s)")
+
+
+def probe_run(
+    *,
+    kind: str,
+    target: str,
+    options: Mapping[str, Any] | None = None,
+    user: Any = None,
+    monitor: Monitor | None = None,
+) -> ProbeResult:
+    """Validate, run and store one probe. Raises ProbeOptionsError (bad input) and
+    EgressForbidden (the target is refused: no packet is sent, nothing is stored)."""
+    spec = probe_validate(kind=kind, target=target, options=options)
+    result = execute(spec, policy=get_policy(), limits=probe_limits())
+    row = build_row(result, spec, user=user, monitor=monitor)
+    row.save()
+    return row
+
+
+def probe_batch(
+    *, items: Sequence[Mapping[str, Any] | ProbeSpec], user: Any = None
+) -> list[ProbeResult]:
+    """Run up to NETPROBE_BATCH_MAX probes concurrently and store every result in one query.
+
+    Items are ProbeSpecs or {"kind", "target", "options"} mappings. Invalid items raise
+    BatchInvalid before anything runs; a refused target is that item's `forbidden` result, so
+    one bad target does not cost the others their results. Takes about as long as the slowest
+    probe while there are no more items than NETPROBE_BATCH_WORKERS.
+    """
+    if not items:
+        raise BatchInvalid({0: {"items": "at least one item is required"}})
+    if len(items) > settings.NETPROBE_BATCH_MAX:
+        raise BatchInvalid({-1: {"items": f"at most {settings.NETPROBE_BATCH_MAX} items"}})
+    specs: list[ProbeSpec] = []
+    errors: dict[int, dict[str, str]] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, ProbeSpec):
+            specs.append(item)
+            continue
+        try:
+            specs.append(
+                probe_validate(
+                    kind=str(item.get("kind") or ""),
+                    target=str(item.get("target") or ""),
+                    options=item.get("options"),
+                )
+            )
+        except ProbeOptionsError as exc:
+            errors[index] = exc.errors
+    if errors:
+        raise BatchInvalid(errors)
+    results = run_many(specs)
+    rows = [build_row(r, s, user=user) for r, s in zip(results, specs, strict=True)]
+    return ProbeResult.objects.bulk_create(rows, batch_size=500)
+
+
+def results_prune(
+    *, older_than_days: int | None = None, now: datetime | None = None, chunk: int = 1000
+) -> int:
+    """Delete probe results older than NETPROBE_RETENTION_DAYS; returns how many went.
+
+    In chunks, loading only ids: a row carries a JSON body that need not be read to delete it.
+    Monitors and their transitions stay (their links to pruned rows become null).
+    """
+    days = settings.NETPROBE_RETENTION_DAYS if older_than_days is None else older_than_days
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted = 0
+    while True:
+        ids = list(
+            ProbeResult.objects.filter(started_at__lt=cutoff)
+            .order_by()
+            .values_list("pk", flat=True)[:chunk]
+        )
+        if not ids:
+            return deleted
+        ProbeResult.objects.filter(pk__in=ids).only("pk").delete()
+        deleted += len(ids)

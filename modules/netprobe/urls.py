@@ -1,13 +1,28 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
 
 from modules.netprobe import api, views
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("run/", views.run, name="run"),
+    path("results/<int:pk>/", views.result_detail, name="result"),
+    path("history/", views.history, name="history"),
+    path("monitors/", views.monitors, name="monitors"),
+    path("monitors/new/", views.monitor_create, name="monitor-create"),
+    path("monitors/<int:pk>/", views.monitor_detail, name="monitor"),
+    path("monitors/<int:pk>/edit/", views.monitor_edit, name="monitor-edit"),
+    path("monitors/<int:pk>/delete/", views.monitor_delete, name="monitor-delete"),
 ]
+
+router = SimpleRouter()
+router.register("probes", api.ProbeViewSet, basename="probe")
+router.register("monitors", api.MonitorViewSet, basename="monitor")
 
 api_urlpatterns = [
     path("", api.RootView.as_view(), name="root"),
+    path("batches/", api.BatchView.as_view(), name="batch"),
+    path("", include(router.urls)),
 ]

@@ -307,7 +307,9 @@ def _read_body(
     cap = limits.max_body_read_bytes
     chunks: list[bytes] = []
     size = 0
-    while size <= cap:
+    # A response that closes the connection (HTTP/1.0, "Connection: close") closes the socket
+    # once its body is read: stop there instead of touching the closed socket.
+    while size <= cap and not response.isclosed():
         sock.settimeout(_remaining(deadline))
         chunk = response.read(min(65536, cap + 1 - size))
         if not chunk:

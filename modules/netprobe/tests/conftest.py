@@ -17,6 +17,9 @@ from .servers import (
     TestPKI,
 )
 
+# The Django tests' fixtures (settings for the test CA, an HTTP/1.0 server).
+from .support import closing_http_server, np_settings  # noqa: F401
+
 LOOPBACK = ["127.0.0.0/8", "::1/128"]
 
 

@@ -1,0 +1,160 @@
+"""`manage.py netprobe <kind> <target> [options] [--json]`: run one probe from a shell.
+
+Exit codes: 0 the probe succeeded, 1 it ran and failed (or timed out), 2 nothing was run: a
+usage error (argparse), invalid options, or a target the egress policy refuses.
+"""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from modules.netprobe import services
+from modules.netprobe.probes import KINDS, ProbeOptionsError
+from modules.netprobe.runner import execute
+from modules.netprobe.serializers import ProbeResultSerializer
+from portal.egress import EgressForbidden, get_policy
+
+USAGE_ERROR = 2
+PROBE_FAILED = 1
+
+# (flag, option name, type, help): a flag is sent only when given.
+VALUE_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+    ("--port", "port", int, "tcp, tls: the port (default: from the target, 443 for tls)"),
+    ("--count", "count", int, "tcp, ping, traceroute: packets / probes per hop"),
+    ("--interval", "interval", float, "tcp, ping: seconds between packets"),
+    ("--timeout", "timeout", float, "seconds"),
+    ("--record-type", "record_type", str, "dns: A, AAAA, CNAME, MX, NS, TXT, SOA, SRV, CAA, PTR"),
+    ("--resolver", "resolver", str, "dns: IP[:port] (default: the system resolver)"),
+    ("--transport", "transport", str, "dns: udp or tcp"),
+    ("--method", "method", str, "http: GET or HEAD"),
+    ("--max-redirects", "max_redirects", int, "http"),
+    ("--expect-status", "expect_status", str, "http: e.g. 200,301-308,2xx"),
+    ("--keyword", "keyword", str, "http: text the body must contain"),
+    ("--regex", "regex", str, "http: a regular expression the body must match"),
+    ("--body-excerpt-bytes", "body_excerpt_bytes", int, "http"),
+    ("--starttls", "starttls", str, "tls: smtp, imap or pop3"),
+    ("--servername", "servername", str, "tls: SNI and the name to verify"),
+    ("--max-hops", "max_hops", int, "traceroute"),
+)
+# (flag, option name, value it sets, help)
+SWITCHES: tuple[tuple[str, str, Any, str], ...] = (
+    ("--dnssec", "dnssec", True, "dns: ask for the AD flag"),
+    ("--no-follow", "follow_redirects", False, "http: do not follow redirects"),
+    ("--insecure", "verify_tls", False, "http, tls: do not fail on an unverifiable certificate"),
+    ("--no-reverse-dns", "reverse_dns", False, "traceroute: skip hop names"),
+)
+
+
+class Command(BaseCommand):
+    help = "Run one NetProbe probe and print a summary (or --json). Exit 0 ok, 1 failed, 2 usage."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("kind", choices=list(KINDS))
+        parser.add_argument("target")
+        for flag, name, kind, text in VALUE_FLAGS:
+            parser.add_argument(flag, dest=f"opt_{name}", type=kind, help=text)
+        for flag, name, value, text in SWITCHES:
+            parser.add_argument(
+                flag, dest=f"opt_{name}", action="store_const", const=value, help=text
+            )
+        family = parser.add_mutually_exclusive_group()
+        family.add_argument("-4", dest="opt_ip_version", action="store_const", const=4, help="IPv4")
+        family.add_argument("-6", dest="opt_ip_version", action="store_const", const=6, help="IPv6")
+        parser.add_argument(
+            "-o",
+            "--option",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="any other option, e.g. -o expect_status=2xx (repeatable)",
+        )
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.add_argument(
+            "--no-save", action="store_true", help="do not store the result in the history"
+        )
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        options = {k[4:]: v for k, v in opts.items() if k.startswith("opt_") and v is not None}
+        for item in opts["option"]:
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise CommandError(f"-o expects NAME=VALUE, got {item!r}", returncode=USAGE_ERROR)
+            options[name.strip()] = value
+        try:
+            data = self._run(opts["kind"], opts["target"], options, save=not opts["no_save"])
+        except ProbeOptionsError as exc:
+            raise CommandError(f"invalid probe: {exc}", returncode=USAGE_ERROR) from exc
+        except EgressForbidden as exc:
+            raise CommandError(f"target_forbidden: {exc.message}", returncode=USAGE_ERROR) from exc
+        if opts["json"]:
+            self.stdout.write(json.dumps(data, indent=2, default=str))
+        else:
+            self.stdout.write("\n".join(summary(data)))
+        if data["status"] != "ok":
+            raise SystemExit(PROBE_FAILED)
+
+    def _run(self, kind: str, target: str, options: dict[str, Any], *, save: bool) -> dict:
+        if save:
+            row = services.probe_run(kind=kind, target=target, options=options)
+            return dict(ProbeResultSerializer(row).data)
+        spec = services.probe_validate(kind=kind, target=target, options=options)
+        return {
+            "id": None,
+            **execute(spec, policy=get_policy(), limits=services.probe_limits()).to_dict(),
+        }
+
+
+def _ms(value: Any) -> str:
+    return f"{value:.1f} ms" if isinstance(value, int | float) else "-"
+
+
+def summary(data: dict[str, Any]) -> list[str]:
+    """A few lines people read in a terminal."""
+    resolved = data.get("resolved") or {}
+    used = resolved.get("used") or ", ".join(resolved.get("addresses") or []) or "-"
+    head = (
+        f"{data['kind']} {data['target']}: {data['status'].upper()} in {_ms(data['duration_ms'])}"
+    )
+    lines = [f"{head} (address {used})"]
+    if data.get("error"):
+        lines.append(f"  error {data['error']['code']}: {data['error']['message']}")
+    r = data.get("result") or {}
+    kind = data["kind"]
+    if kind == "http" and r.get("status_code") is not None:
+        lines.append(
+            f"  {r['status_code']} {r.get('reason') or ''} {r.get('http_version') or ''}"
+            f" · {r.get('body_size')} bytes · {r.get('redirects', 0)} redirect(s)"
+        )
+        t = r.get("timings") or {}
+        phases = ("dns", "connect", "tls", "ttfb", "download", "total")
+        lines.append("  " + " · ".join(f"{p} {_ms(t.get(f'{p}_ms'))}" for p in phases))
+    elif kind in ("tcp", "ping") and r.get("sent") is not None:
+        lines.append(
+            f"  {r['sent']} sent, {r['received']} received, {r['loss_percent']}% loss; "
+            f"rtt min/avg/max/stddev {_ms(r.get('rtt_min_ms'))} / {_ms(r.get('rtt_avg_ms'))} / "
+            f"{_ms(r.get('rtt_max_ms'))} / {_ms(r.get('rtt_stddev_ms'))}"
+        )
+    elif kind == "dns" and r.get("rcode"):
+        lines.append(f"  {r['rcode']} from {r.get('resolver')} in {_ms(r.get('query_time_ms'))}")
+        lines += [
+            f"  {a['name']} {a['ttl']} {a['type']} {a['value']}" for a in r.get("answers", [])
+        ]
+    elif kind == "tls" and r.get("protocol"):
+        cert = r.get("certificate") or {}
+        lines.append(f"  {r['protocol']} {r.get('cipher')} · verified {r.get('verified')}")
+        if cert:
+            lines.append(
+                f"  {cert.get('subject_cn')} issued by {cert.get('issuer_cn')}; "
+                f"{cert.get('days_left')} day(s) left (until {cert.get('not_after')})"
+            )
+    elif kind == "traceroute":
+        for hop in r.get("hops") or []:
+            rtts = ", ".join(_ms(t) if t is not None else "*" for t in hop.get("rtts_ms", []))
+            lines.append(f"  {hop['distance']:>2} {hop.get('address') or '*'} {rtts}")
+    if (r.get("suggestion")) == "tcp":
+        lines.append("  ICMP is not permitted here: try `netprobe tcp <host>:<port>` instead")
+    return lines

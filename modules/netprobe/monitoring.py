@@ -1,0 +1,345 @@
+"""Monitors: a probe spec run on an interval, a state machine, SOS alerts, uptime and series.
+
+State machine: `failure_threshold` consecutive failures -> down, `recovery_threshold`
+consecutive successes -> up; a disabled monitor is paused. Going down (from up or unknown) raises
+a critical SOS alert to the monitor's group, recovering (down -> up) resolves it and sends an
+info alert. Every transition is a row, written before the alert is attempted; an SOS failure is
+recorded on it, never lost.
+
+Runs are claimed with a conditional UPDATE of next_run_at, so two overlapping runners (Zappa's
+schedule and a Kubernetes CronJob, or two ticks of either) never run one monitor twice.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult
+from modules.netprobe.probes import ProbeOptionsError
+from modules.netprobe.runner import (
+    ProbeSpec,
+    build_row,
+    probe_validate,
+    run_many,
+    target_precheck,
+)
+
+logger = logging.getLogger("modules.netprobe.monitors")
+
+# A runner woken a little early (schedulers jitter) still takes a monitor due in this margin.
+DUE_GRACE = timedelta(seconds=5)
+SPEC_FIELDS = ("kind", "target", "options")
+EDITABLE = (
+    "name",
+    *SPEC_FIELDS,
+    "interval_s",
+    "failure_threshold",
+    "recovery_threshold",
+    "sos_group",
+    "enabled",
+)
+State = Monitor.State
+
+
+# --- create / update ----------------------------------------------------------------------------
+
+
+def _check(fields: dict[str, Any]) -> None:
+    """Validate a monitor's fields; its options are replaced by their typed form."""
+    errors: dict[str, str] = {}
+    minimum = settings.NETPROBE_MONITOR_MIN_INTERVAL_S
+    if int(fields.get("interval_s") or 0) < minimum:
+        errors["interval_s"] = f"must be at least {minimum} seconds"
+    for name in ("failure_threshold", "recovery_threshold"):
+        if not 1 <= int(fields.get(name) or 0) <= 100:
+            errors[name] = "must be between 1 and 100"
+    if not str(fields.get("name") or "").strip():
+        errors["name"] = "is required"
+    try:
+        spec = probe_validate(
+            kind=fields.get("kind") or "",
+            target=fields.get("target") or "",
+            options=fields.get("options"),
+        )
+    except ProbeOptionsError as exc:
+        errors.update(exc.errors)
+    else:
+        fields["options"] = spec.options
+        if not errors:
+            target_precheck(spec)  # EgressForbidden: a numeric target the policy refuses
+    if errors:
+        raise ProbeOptionsError(errors)
+
+
+def monitor_create(*, user: Any = None, now: datetime | None = None, **fields: Any) -> Monitor:
+    """Create a monitor from EDITABLE fields; raises ProbeOptionsError / EgressForbidden."""
+    values = {f.name: f.get_default() for f in Monitor._meta.concrete_fields if f.name in EDITABLE}
+    values.update({k: v for k, v in fields.items() if k in EDITABLE})
+    values["options"] = dict(values.get("options") or {})
+    _check(values)
+    enabled = bool(values.get("enabled", True))
+    return Monitor.objects.create(
+        **values,
+        state=State.UNKNOWN if enabled else State.PAUSED,
+        next_run_at=(now or timezone.now()) if enabled else None,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+
+
+def monitor_update(*, monitor: Monitor, now: datetime | None = None, **changes: Any) -> Monitor:
+    """Change a monitor. A new probe spec starts its state afresh; disabling pauses it and
+    enabling starts it afresh, both recorded as transitions."""
+    now = now or timezone.now()
+    values = {name: getattr(monitor, name) for name in EDITABLE}
+    values.update({k: v for k, v in changes.items() if k in EDITABLE})
+    values["options"] = dict(values.get("options") or {})
+    _check(values)
+    spec_changed = any(values[f] != getattr(monitor, f) for f in SPEC_FIELDS)
+    restart = spec_changed or values["enabled"] != monitor.enabled
+    for name, value in values.items():
+        setattr(monitor, name, value)
+    # Only what an edit changes: a run recording its result meanwhile keeps its counters.
+    fields = [*EDITABLE, "updated_at"]
+    new_state = monitor.state
+    if restart:
+        new_state = State.UNKNOWN if monitor.enabled else State.PAUSED
+        monitor.next_run_at = now if monitor.enabled else None
+        monitor.consecutive_failures = monitor.consecutive_successes = 0
+        fields += ["state", "next_run_at", "consecutive_failures", "consecutive_successes"]
+    with transaction.atomic():
+        if new_state != monitor.state:
+            reason = "paused" if new_state == State.PAUSED else "probe changed or resumed"
+            MonitorTransition.objects.create(
+                monitor=monitor,
+                from_state=monitor.state,
+                to_state=new_state,
+                at=now,
+                reason=reason,
+            )
+            monitor.state = new_state
+        monitor.save(update_fields=fields)
+    return monitor
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunSummary:
+    due: int = 0
+    claimed: int = 0
+    ran: int = 0
+    ok: int = 0
+    failed: int = 0
+    transitions: list[str] = field(default_factory=list)
+    alerts: int = 0
+    alert_errors: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        text = (
+            f"{self.due} due, {self.claimed} claimed, {self.ran} run: "
+            f"{self.ok} ok, {self.failed} failed"
+        )
+        if self.transitions:
+            text += "; " + "; ".join(self.transitions)
+        if self.alerts or self.alert_errors:
+            text += f"; {self.alerts} SOS alert(s), {self.alert_errors} alert error(s)"
+        return text
+
+
+def _claim(pk: int, seen: datetime | None, now: datetime, interval_s: int) -> bool:
+    """Move next_run_at forward only if nobody else did since we read it."""
+    rows = Monitor.objects.filter(pk=pk, enabled=True)
+    rows = rows.filter(next_run_at__isnull=True) if seen is None else rows.filter(next_run_at=seen)
+    return rows.update(next_run_at=now + timedelta(seconds=interval_s), last_run_at=now) == 1
+
+
+def monitor_run_due(*, now: datetime | None = None, limit: int | None = None) -> RunSummary:
+    """Claim the due monitors, run their probes concurrently, record the results."""
+    now = now or timezone.now()
+    due = (
+        Monitor.objects.filter(enabled=True)
+        .filter(Q(next_run_at__isnull=True) | Q(next_run_at__lte=now + DUE_GRACE))
+        .order_by(F("next_run_at").asc(nulls_first=True), "pk")
+        .values_list("pk", "next_run_at", "interval_s")
+    )
+    # At most one wave of the pool per run: a monitor left waiting for a worker could miss the
+    # time budget and be counted as failed. The rest stay due for the next run.
+    limit = min(limit or settings.NETPROBE_BATCH_WORKERS, settings.NETPROBE_BATCH_WORKERS)
+    candidates = list(due[:limit])
+    summary = RunSummary(due=len(candidates))
+    claimed = [pk for pk, seen, interval in candidates if _claim(pk, seen, now, interval)]
+    summary.claimed = len(claimed)
+    monitors = list(Monitor.objects.filter(pk__in=claimed).order_by("pk"))
+    specs = []
+    for monitor in monitors:
+        try:
+            specs.append(probe_validate(**monitor.spec()))
+        except ProbeOptionsError:
+            # Options the limits no longer allow still produce a (failed) result: run_many
+            # reports them, so the monitor goes down instead of silently stopping.
+            specs.append(ProbeSpec(monitor.kind, monitor.target, dict(monitor.options)))
+    results = run_many(specs)
+    rows = ProbeResult.objects.bulk_create(
+        [build_row(r, s, monitor=m) for r, s, m in zip(results, specs, monitors, strict=True)]
+    )
+    for monitor, row in zip(monitors, rows, strict=True):
+        summary.ran += 1
+        summary.ok += row.ok
+        summary.failed += not row.ok
+        change = monitor_record(monitor=monitor, result=row, now=now)
+        if change is not None:
+            summary.transitions.append(f"{monitor.name}: {change.from_state} -> {change.to_state}")
+            summary.alerts += change.alert_id is not None
+            summary.alert_errors += bool(change.alert_error)
+    return summary
+
+
+def monitor_record(
+    *, monitor: Monitor, result: ProbeResult, now: datetime | None = None
+) -> MonitorTransition | None:
+    """Apply one result to the state machine; returns the transition it caused, if any."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = Monitor.objects.select_for_update().get(pk=monitor.pk)
+        if result.ok:
+            current.consecutive_successes += 1
+            current.consecutive_failures = 0
+        else:
+            current.consecutive_failures += 1
+            current.consecutive_successes = 0
+        new_state = _next_state(current, result.ok)
+        current.last_result = result
+        current.last_run_at = result.started_at
+        change = None
+        if new_state != current.state:
+            change = MonitorTransition.objects.create(
+                monitor=current,
+                from_state=current.state,
+                to_state=new_state,
+                at=now,
+                result=result,
+                reason=_reason(current, result)[:500],
+            )
+            current.state = new_state
+        current.save(
+            update_fields=[
+                "consecutive_successes",
+                "consecutive_failures",
+                "last_result",
+                "last_run_at",
+                "state",
+                "updated_at",
+            ]
+        )
+    for name in ("state", "consecutive_successes", "consecutive_failures", "last_result"):
+        setattr(monitor, name, getattr(current, name))
+    monitor.last_run_at = current.last_run_at
+    if change is not None and (
+        change.to_state == State.DOWN
+        or (change.from_state == State.DOWN and change.to_state == State.UP)
+    ):
+        _alert(current, change, result)
+    return change
+
+
+def _next_state(monitor: Monitor, ok: bool) -> str:
+    if monitor.state == State.PAUSED or not monitor.enabled:
+        return monitor.state
+    if ok and monitor.state != State.UP:
+        return (
+            State.UP
+            if monitor.consecutive_successes >= monitor.recovery_threshold
+            else monitor.state
+        )
+    if not ok and monitor.state != State.DOWN:
+        return (
+            State.DOWN
+            if monitor.consecutive_failures >= monitor.failure_threshold
+            else monitor.state
+        )
+    return monitor.state
+
+
+def _reason(monitor: Monitor, result: ProbeResult) -> str:
+    if result.ok:
+        return f"{monitor.consecutive_successes} consecutive success(es)"
+    error = f"{result.error_code}: {result.error_message}" if result.error_code else result.status
+    return f"{monitor.consecutive_failures} consecutive failure(s); last: {error}"
+
+
+def _alert(monitor: Monitor, change: MonitorTransition, result: ProbeResult) -> None:
+    """Tell SOS_Broadcast (when it is installed and a group is set); record what happened."""
+    if monitor.sos_group_id is None:
+        return
+    alert_id: int | None = None
+    error = ""
+    try:
+        sos = importlib.import_module("modules.sos.services")
+    except ImportError as exc:
+        error = f"SOS_Broadcast is not available: {exc}"
+    else:
+        key = monitor.dedup_key
+        recovery_key = f"{key}-recovered"
+        try:
+            if change.to_state == State.DOWN:
+                _resolve(sos, recovery_key, "The monitor went down again")
+                alert = sos.alert_raise(
+                    message=_message(monitor, result, down=True),
+                    severity="critical",
+                    groups=[monitor.sos_group_id],
+                    source="netprobe",
+                    dedup_key=key,
+                )
+            else:
+                _resolve(sos, key, "The monitor recovered")
+                # Its own key: an open recovery notice must not swallow the next down alert.
+                alert = sos.alert_raise(
+                    message=_message(monitor, result, down=False),
+                    severity="info",
+                    groups=[monitor.sos_group_id],
+                    source="netprobe",
+                    dedup_key=recovery_key,
+                )
+            alert_id = alert.pk
+        except Exception as exc:  # SOS failing must not lose the transition
+            logger.warning("NetProbe monitor %s: SOS alert failed: %s", monitor.pk, exc)
+            error = f"{type(exc).__name__}: {exc}"
+    MonitorTransition.objects.filter(pk=change.pk).update(
+        alert_id=alert_id, alert_error=error[:2000]
+    )
+    change.alert_id, change.alert_error = alert_id, error[:2000]
+
+
+def _resolve(sos: Any, dedup_key: str, note: str) -> None:
+    resolve = getattr(sos, "alert_resolve", None)
+    if resolve is None:
+        return
+    try:
+        resolve(dedup_key=dedup_key, note=note)
+    except Exception as exc:  # already closed, or a race with a person closing it
+        logger.info("NetProbe: resolving SOS alert %s: %s", dedup_key, exc)
+
+
+def _message(monitor: Monitor, result: ProbeResult, *, down: bool) -> str:
+    what = f"{monitor.get_kind_display()} {monitor.target}"
+    if down:
+        code = result.error_code or result.status
+        return (
+            f"NetProbe monitor {monitor.name!r} is DOWN: {what} failed "
+            f"{monitor.consecutive_failures} time(s) in a row ({code}: {result.error_message})"
+        )
+    speed = f" in {result.response_ms:.0f} ms" if result.response_ms is not None else ""
+    return f"NetProbe monitor {monitor.name!r} recovered: {what} answers again{speed}"

@@ -1,0 +1,141 @@
+"""Turning results into what people read: waterfalls, certificate panels, charts (as SVG data).
+
+The templates draw inline SVG from these numbers; SVG presentation attributes (x, width,
+points) are not inline styles, so the strict CSP (style-src 'self') holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from modules.netprobe.history import Point
+from modules.netprobe.models import ProbeResult
+
+PHASES = (
+    ("dns_ms", "DNS"),
+    ("connect_ms", "Connect"),
+    ("tls_ms", "TLS"),
+    ("ttfb_ms", "Waiting (TTFB)"),
+    ("download_ms", "Download"),
+)
+VIEW_W = 1000  # waterfall bars live in a 0..1000 viewBox stretched to the cell
+
+
+def tone(status: str) -> str:
+    return {"ok": "ok", "failed": "down", "timeout": "down"}.get(status, "idle")
+
+
+def waterfall(timings: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Rows of (label, ms, x, width): each phase starts where the previous one ended."""
+    if not timings:
+        return None
+    total = timings.get("total_ms") or sum(
+        v for k, v in timings.items() if k != "total_ms" and isinstance(v, int | float)
+    )
+    if not total:
+        return None
+    rows, start = [], 0.0
+    for key, label in PHASES:
+        value = timings.get(key)
+        if value is None:
+            continue
+        x = VIEW_W * start / total
+        width = max(VIEW_W * value / total, 2.0)  # a 0.1 ms phase still shows
+        rows.append(
+            {
+                "key": key.removesuffix("_ms"),
+                "label": label,
+                "ms": value,
+                "x": round(min(x, VIEW_W - width), 2),
+                "width": round(width, 2),
+            }
+        )
+        start += value
+    return {"rows": rows, "total_ms": total, "view_w": VIEW_W}
+
+
+def cert_tone(cert: dict[str, Any] | None) -> str:
+    if not cert:
+        return "idle"
+    days = cert.get("days_left")
+    if cert.get("expired") or (days is not None and days < 0):
+        return "down"
+    if days is not None and days < 21:
+        return "warn"
+    return "ok"
+
+
+def result_view(row: ProbeResult) -> dict[str, Any]:
+    """Template context for one result, by kind."""
+    data = row.result or {}
+    view: dict[str, Any] = {"tone": tone(row.status), "data": data}
+    if row.kind == "http":
+        view["waterfall"] = waterfall(data.get("timings"))
+        view["chain"] = data.get("chain") or []
+        view["headers"] = sorted((data.get("headers") or {}).items())
+    elif row.kind == "tls":
+        view["cert"] = data.get("certificate")
+        view["cert_tone"] = cert_tone(data.get("certificate"))
+        view["chain"] = data.get("chain") or []
+        view["days_ago"] = _days_since((data.get("certificate") or {}).get("not_after"))
+    elif row.kind in ("tcp", "ping"):
+        view["attempts"] = data.get("attempts") or []
+        loss = data.get("loss_percent")
+        view["loss_tone"] = "ok" if loss == 0 else "down" if loss == 100 else "warn"
+    elif row.kind == "traceroute":
+        view["hops"] = data.get("hops") or []
+    view["offer_tcp"] = row.kind == "ping" and row.error_code == "unsupported"
+    return view
+
+
+def _days_since(moment: str | None) -> int:
+    try:
+        then = datetime.fromisoformat(moment or "")
+    except ValueError:
+        return 0
+    return max((datetime.now(UTC) - then).days, 0)
+
+
+def chart(
+    points: Sequence[Point],
+    since: datetime,
+    until: datetime,
+    *,
+    width: int = 600,
+    height: int = 140,
+) -> dict[str, Any]:
+    """A response-time line (ok checks) and failure ticks, positioned in time."""
+    span = (until - since).total_seconds() or 1.0
+    values = [p.response_ms for p in points if p.response_ms is not None]
+    top = _nice_max(max(values)) if values else 1.0
+    plot_h = height - 12  # room for the failure ticks under the line
+
+    def x(at: datetime) -> float:
+        return round(min(max((at - since).total_seconds() / span, 0.0), 1.0) * width, 2)
+
+    line = []
+    for p in points:
+        if p.response_ms is not None:
+            y = plot_h - (p.response_ms / top) * (plot_h - 4)
+            line.append(f"{x(p.at)},{round(y, 2)}")
+    fails = [{"x": x(p.at), "count": p.failures} for p in points if p.failures]
+    return {
+        "width": width,
+        "height": height,
+        "plot_h": plot_h,
+        "points": " ".join(line),
+        "dots": [s.split(",") for s in line] if len(line) == 1 else [],
+        "failures": fails,
+        "top_ms": top,
+        "mid_y": plot_h / 2,
+        "checks": sum(p.checks for p in points),
+    }
+
+
+def _nice_max(value: float) -> float:
+    for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 60000):
+        if value <= step:
+            return float(step)
+    return float(value)

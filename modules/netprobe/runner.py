@@ -1,0 +1,217 @@
+"""Running probes under the portal's rules: settings' limits, the egress policy, a bounded pool.
+
+The glue between the Django-free engines (`modules.netprobe.probes`) and the rows: used by the
+services (probes, batches) and the monitors alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import connections
+
+from modules.netprobe import probes
+from modules.netprobe.models import Monitor, ProbeResult
+from modules.netprobe.probes import Limits, ProbeError, ProbeOptionsError, Resolution
+from modules.netprobe.probes import ProbeResult as EngineResult
+from portal.egress import EgressForbidden, EgressPolicy, get_policy
+
+logger = logging.getLogger("modules.netprobe")
+
+MAX_TARGET_BYTES = 2048
+
+
+def probe_limits() -> Limits:
+    """The engines' bounds, from settings (the one place they are read)."""
+    max_timeout = settings.NETPROBE_MAX_TIMEOUT_S
+    excerpt = settings.NETPROBE_MAX_BODY_EXCERPT
+    return Limits(
+        default_timeout_s=min(5.0, max_timeout),
+        max_timeout_s=max_timeout,
+        max_count=settings.NETPROBE_MAX_COUNT,
+        max_duration_s=settings.NETPROBE_MAX_DURATION_S,
+        default_body_excerpt_bytes=min(2048, excerpt),
+        max_body_excerpt_bytes=excerpt,
+        icmp_privilege=settings.NETPROBE_ICMP_PRIVILEGE,
+    )
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A validated probe request: the options as the user gave them, plus their parsed form."""
+
+    kind: str
+    target: str
+    options: dict[str, Any] = field(default_factory=dict)
+    parsed: Any = field(default=None, compare=False, repr=False)
+
+
+def probe_validate(
+    *, kind: str, target: str, options: Mapping[str, Any] | None = None
+) -> ProbeSpec:
+    """Check kind, target and options without network; raises ProbeOptionsError."""
+    if options is not None and not isinstance(options, Mapping):
+        raise ProbeOptionsError({"options": "must be an object"})
+    clean = {k: v for k, v in (options or {}).items() if v is not None}
+    if len((target or "").encode("utf-8", "replace")) > MAX_TARGET_BYTES:
+        # The history index on target must stay under PostgreSQL's btree row limit.
+        raise ProbeOptionsError({"target": f"must be at most {MAX_TARGET_BYTES} bytes"})
+    parsed = probes.validate(kind, target, clean, probe_limits())
+    # Stored in their parsed form ("4" from a form becomes 4), only the options given.
+    typed = {k: _plain(getattr(parsed, k, v)) for k, v in clean.items()}
+    typed = {k: v for k, v in typed.items() if v is not None}
+    return ProbeSpec(kind=kind, target=(target or "").strip(), options=typed, parsed=parsed)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def target_precheck(spec: ProbeSpec, *, policy: EgressPolicy | None = None) -> None:
+    """Refuse a target that is a numeric address the policy refuses, without DNS or packets.
+
+    Every numeric spelling counts (2130706433, 0x7f000001, 0177.0.0.1, 127.1, ::ffff:127.0.0.1):
+    getaddrinfo with AI_NUMERICHOST reads them as the kernel would. Host names are judged when
+    the probe runs, at connect time. Raises EgressForbidden.
+    """
+    policy = policy or get_policy()
+    for host in _hosts(spec):
+        try:
+            infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+        except (socket.gaierror, UnicodeError, ValueError):
+            continue  # a name: judged at run time
+        for info in infos:
+            address = str(info[4][0]).split("%")[0]
+            policy.check_address(address, host=host)
+
+
+def _hosts(spec: ProbeSpec) -> list[str]:
+    parsed = spec.parsed
+    kind = probes.get_kind(spec.kind)
+    if spec.kind == "http":
+        return [urlsplit(kind.check_target(spec.target, parsed)).hostname or ""]
+    if spec.kind in ("tcp", "tls"):
+        return [kind.check_target(spec.target, parsed)[0]]
+    if spec.kind in ("ping", "traceroute"):
+        return [kind.check_target(spec.target, parsed)]
+    resolver = getattr(parsed, "resolver", None)  # dns: the packets go to the resolver
+    if resolver:
+        host = resolver.strip()
+        if host.startswith("["):
+            return [host[1:].partition("]")[0]]
+        return [host.split(":")[0] if host.count(":") == 1 else host]
+    return []
+
+
+def response_ms(result: EngineResult) -> float | None:
+    data = result.result or {}
+    value: Any = None
+    if result.kind == "http":
+        value = (data.get("timings") or {}).get("total_ms")
+    elif result.kind in ("tcp", "ping"):
+        value = data.get("rtt_avg_ms")
+    elif result.kind == "dns":
+        value = data.get("query_time_ms")
+    elif result.kind == "tls":
+        timings = data.get("timings") or {}
+        value = round(sum(timings.values()), 3) if timings else None
+    if value is None and result.ok:
+        value = result.duration_ms
+    return float(value) if isinstance(value, int | float) else None
+
+
+def build_row(
+    result: EngineResult, spec: ProbeSpec, *, user: Any = None, monitor: Monitor | None = None
+) -> ProbeResult:
+    return ProbeResult(
+        kind=result.kind,
+        target=result.target,
+        status=result.status,
+        error_code=result.error.code if result.error else "",
+        error_message=result.error.message if result.error else "",
+        started_at=result.started_at,
+        duration_ms=result.duration_ms,
+        response_ms=response_ms(result),
+        resolved=result.resolved.to_dict(),
+        ip_version=result.ip_version,
+        options=spec.options,
+        result=result.result,
+        created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
+        monitor=monitor,
+    )
+
+
+def _failure(spec: ProbeSpec, code: Any, message: str) -> EngineResult:
+    return EngineResult(
+        kind=spec.kind,
+        target=spec.target,
+        status="timeout" if code == "timeout" else "failed",
+        error=ProbeError(code, message),
+        started_at=datetime.now(UTC),
+        duration_ms=0.0,
+        resolved=Resolution(),
+        ip_version=None,
+        result={},
+    )
+
+
+def execute(spec: ProbeSpec, *, policy: EgressPolicy, limits: Limits) -> EngineResult:
+    """Run one probe; EgressForbidden and ProbeOptionsError propagate."""
+    return probes.run_probe(
+        spec.kind,
+        spec.target,
+        spec.parsed if spec.parsed is not None else spec.options,
+        policy=policy,
+        limits=limits,
+        ca_file=settings.NETPROBE_CA_BUNDLE,
+    )
+
+
+def run_many(specs: Sequence[ProbeSpec]) -> list[EngineResult]:
+    """Run probes concurrently on a bounded pool; the results keep the order of `specs`.
+
+    Never raises for one probe: a refused target becomes a `forbidden` failure, a probe that
+    cannot start inside NETPROBE_MAX_DURATION_S a `timeout` one. Worker threads do not use the
+    database (rows are written by the caller, in one query); their connections are closed anyway
+    so nothing leaks if that changes.
+    """
+    if not specs:
+        return []
+    policy, limits = get_policy(), probe_limits()
+    t0 = time.monotonic()
+
+    def task(spec: ProbeSpec) -> EngineResult:
+        timeout = float(getattr(spec.parsed, "timeout", limits.default_timeout_s))
+        if time.monotonic() - t0 + timeout > limits.max_duration_s:
+            budget = f"{limits.max_duration_s:g} s"
+            return _failure(spec, "timeout", f"not started: the {budget} budget ran out")
+        try:
+            return execute(spec, policy=policy, limits=limits)
+        except EgressForbidden as exc:
+            return _failure(spec, "forbidden", exc.message)
+        except ProbeOptionsError as exc:
+            return _failure(spec, "unsupported", f"invalid probe options: {exc}")
+        except Exception as exc:  # one broken probe must not lose the others' results
+            logger.exception("NetProbe: %s probe of %r crashed", spec.kind, spec.target)
+            return _failure(spec, "unsupported", f"the probe crashed ({type(exc).__name__})")
+
+    def in_worker(spec: ProbeSpec) -> EngineResult:
+        try:
+            return task(spec)
+        finally:
+            connections.close_all()  # this thread's own connections, if it ever opened one
+
+    workers = max(1, min(settings.NETPROBE_BATCH_WORKERS, len(specs)))
+    if workers == 1:
+        return [task(spec) for spec in specs]  # in the caller's thread: its connection stays
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="netprobe") as pool:
+        return list(pool.map(in_worker, specs))
