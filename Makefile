@@ -18,13 +18,14 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PIP_PROGRESS_BAR := off
 
-.PHONY: help venv deps dev-deps ops-tools run test lint format migrate browser check-deploy bench clean
+.PHONY: help venv deps dev-deps ops-tools run test lint format migrate browser check-deploy bench lambda-package clean
 
 help:
 	@echo "make run    set up .venv, migrate, create the demo accounts and serve http://$(HOST):$(PORT)"
 	@echo "make test   set up everything and run ruff and the whole test suite"
 	@echo "make lint   ruff check + ruff format --check"
 	@echo "make bench  run the benchmarks in bench/"
+	@echo "make lambda-package  build the Lambda zip offline (STAGE=production)"
 
 $(PY):
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it (e.g. pyenv install 3.12) or set PYTHON312=/path/to/python3.12" >&2; exit 1; }
@@ -84,8 +85,13 @@ check-deploy: deps
 	SECURE_SSL_REDIRECT=1 SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=1 SECURE_HSTS_PRELOAD=1 \
 	$(PY) manage.py check --deploy --fail-level WARNING
 
+STAGE ?= production
+# The Lambda zip as `zappa package` builds it, offline, cached under var/lambda/.
+lambda-package: dev-deps
+	$(PY) -c 'from tests.deploy.lambda_build import build_package as b; p = b("$(STAGE)"); print(f"{p.zip_path}: {p.zipped_bytes/2**20:.1f} MiB zipped, {p.unzipped_bytes/2**20:.1f} MiB unzipped")'
+
 bench: dev-deps
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) staticfiles var/test-artifacts
+	rm -rf $(VENV) $(TOOLS_VENV) staticfiles var/test-artifacts var/lambda

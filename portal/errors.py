@@ -11,7 +11,8 @@ from portal.api import json_error
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+    # path_info: behind API Gateway's stage prefix (SCRIPT_NAME=/dev) request.path is /dev/api/...
+    return request.path_info.startswith("/api/")
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -1,18 +1,12 @@
 from __future__ import annotations
 
-from importlib import import_module
-
-from csp.constants import UNSAFE_INLINE
-from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
-from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.authtoken.views import obtain_auth_token
+from django.urls import path
 
-from portal import api, errors, health, views
+from portal import health, views
+from portal.lazy_urls import lazy_include
 
 handler400 = "portal.errors.bad_request"
 handler403 = "portal.errors.permission_denied"
@@ -41,26 +35,10 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("admin/", admin.site.urls),
-    path("api/", api.APIRootView.as_view(), name="api-root"),
-    path("api/me/", api.MeView.as_view(), name="api-me"),
-    path("api/auth/token/", obtain_auth_token, name="api-token"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path(
-        "api/docs/",
-        # Swagger UI sets inline styles; scripts stay 'self' only.
-        csp_update({"style-src": [UNSAFE_INLINE]})(
-            login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
-        ),
-        name="api-docs",
-    ),
+    # The API and the modules are imported on first use: a Lambda cold start answers /healthz
+    # without DRF, drf-spectacular or any module's views (bench/cold_start.py).
+    lazy_include("api/", "portal.api_urls"),
 ]
 
 for label in settings.PORTAL_MODULES:
-    module_urls = import_module(f"modules.{label}.urls")
-    urlpatterns += [
-        path(f"{label}/", include((module_urls.urlpatterns, label))),
-        path(f"api/{label}/", include((module_urls.api_urlpatterns, f"{label}_api"))),
-    ]
-
-# Unknown API paths answer in the error envelope even with DEBUG on.
-urlpatterns.append(re_path(r"^api/", errors.not_found))
+    urlpatterns.append(lazy_include(f"{label}/", f"modules.{label}.urls", namespace=label))

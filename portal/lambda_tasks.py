@@ -1,0 +1,36 @@
+"""What Zappa's scheduled events call on AWS Lambda (`events` in zappa_settings.json).
+
+Zappa imports an event's function by dotted path and calls it with (event, context) once the
+handler has set Django up. Each runs the management command an operator or a Kubernetes
+CronJob runs, and does nothing for a module PORTAL_MODULES leaves out. What a command prints
+goes to the log (CloudWatch) and back as the invocation's result, which has to be JSON.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+
+
+def _run(module: str, command: str) -> dict[str, Any]:
+    if module not in settings.PORTAL_MODULES:
+        return {"command": command, "skipped": f"{module} is not enabled"}
+    output = io.StringIO()
+    call_command(command, stdout=output)
+    text = output.getvalue().strip()
+    if text:
+        print(text)  # noqa: T201 (Lambda's stdout is the function's log)
+    return {"command": command, "output": text}
+
+
+def run_monitors(event: dict[str, Any] | None = None, context: Any = None) -> dict[str, Any]:
+    """Every minute: run the NetProbe monitors that are due."""
+    return _run("netprobe", "netprobe_run_monitors")
+
+
+def sos_sweep(event: dict[str, Any] | None = None, context: Any = None) -> dict[str, Any]:
+    """Every minute: send what is due (lost wake-ups, retries, reminders)."""
+    return _run("sos", "sos_sweep")
