@@ -14,10 +14,12 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
+from portal import login_limits
 from portal.egress import EgressForbidden
 from portal.roles import IsViewer, role_name
 
@@ -126,6 +128,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 def json_error(request: HttpRequest, status_code: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(envelope(code, message), status=status_code)
+
+
+class ObtainTokenView(ObtainAuthToken):
+    """username + password -> the user's API token; failures count toward the login limit."""
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        username = str(request.data.get("username", ""))
+        if login_limits.is_locked(request, username):
+            raise exceptions.Throttled(
+                wait=login_limits.WINDOW_S, detail="Too many failed logins; try again later."
+            )
+        try:
+            return super().post(request, *args, **kwargs)
+        except exceptions.ValidationError:
+            login_limits.record_failure(request, username)
+            raise
 
 
 class MeSerializer(serializers.Serializer):

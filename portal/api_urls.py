@@ -10,7 +10,6 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from portal import api, errors
 from portal.lazy_urls import lazy_include
@@ -21,7 +20,7 @@ def urlpatterns() -> list[Any]:
     patterns: list[Any] = [
         path("", api.APIRootView.as_view(), name="api-root"),
         path("me/", api.MeView.as_view(), name="api-me"),
-        path("auth/token/", obtain_auth_token, name="api-token"),
+        path("auth/token/", api.ObtainTokenView.as_view(), name="api-token"),
         path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
         path(
             "docs/",

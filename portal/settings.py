@@ -345,6 +345,10 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 
 # --- API ------------------------------------------------------------------------------------
 
+# Trusted proxies in front (load balancer, API Gateway, CloudFront): they decide which
+# X-Forwarded-For entry is the client, for throttles and the login limit.
+NUM_PROXIES = envint("NUM_PROXIES", 0, minimum=0, maximum=10)
+
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes DRF answer 401 (not 403) without credentials.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -362,7 +366,8 @@ REST_FRAMEWORK = {
         "anon": envstr("API_THROTTLE_ANON", "60/min"),
         "user": envstr("API_THROTTLE_USER", "600/min"),
     },
-    "NUM_PROXIES": envint("NUM_PROXIES", 0, minimum=0) or None,
+    # 0 means "use REMOTE_ADDR"; None would make DRF trust a client-sent X-Forwarded-For.
+    "NUM_PROXIES": NUM_PROXIES,
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -78,3 +78,28 @@ def test_the_demo_command_creates_accounts_that_can_log_in(client, db, monkeypat
     assert client.login(username="operator", password="demo pass for tests")
     assert client.get("/").status_code == 200
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_token_endpoint_shares_the_login_limit(anon_api, operator, settings):
+    settings.LOGIN_RATE_LIMIT = 2
+    for _ in range(2):
+        response = anon_api.post(
+            "/api/auth/token/", {"username": "olivia", "password": "wrong"}, format="json"
+        )
+        assert response.status_code == 400
+    response = anon_api.post(
+        "/api/auth/token/", {"username": "olivia", "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "throttled"
+
+
+def test_the_limit_counts_the_client_behind_trusted_proxies(rf, settings):
+    from portal.login_limits import client_ip
+
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7, 10.0.0.2")
+    request.META["REMOTE_ADDR"] = "10.0.0.1"
+    settings.NUM_PROXIES = 0
+    assert client_ip(request) == "10.0.0.1"  # a client-sent header is not trusted
+    settings.NUM_PROXIES = 2
+    assert client_ip(request) == "203.0.113.7"

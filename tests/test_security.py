@@ -83,3 +83,11 @@ def test_log_lines_are_json_objects_with_the_request_id():
     assert line["request_id"] == "req-42"
     assert line["level"] == "INFO"
     assert line["status"] == 200
+
+
+def test_a_signed_token_in_the_url_is_not_logged(client, db, caplog):
+    with caplog.at_level(logging.INFO, logger="portal.request"):
+        client.get("/sos/ack/s3cret-token-value/")
+    [record] = [r for r in caplog.records if r.name == "portal.request"]
+    assert "s3cret-token-value" not in record.getMessage()
+    assert record.path == "/sos/ack/<token>/"
