@@ -58,7 +58,7 @@ migrate: deps
 run: deps migrate
 	@DEBUG=1 $(PY) manage.py portal_demo
 	@echo "Serving http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
-	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	DEBUG=1 PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Headless Chromium for the browser tests, from Debian's packages (needs root and apt).
 browser:

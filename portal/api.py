@@ -17,6 +17,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView, set_rollback
 
 from portal import login_limits
@@ -132,6 +133,8 @@ def json_error(request: HttpRequest, status_code: int, code: str, message: str) 
 
 class ObtainTokenView(ObtainAuthToken):
     """username + password -> the user's API token; failures count toward the login limit."""
+
+    throttle_classes = [AnonRateThrottle]  # DRF's view turns throttling off
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         username = str(request.data.get("username", ""))

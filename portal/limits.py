@@ -32,6 +32,5 @@ class RequestSizeLimitMiddleware:
                 )
             else:
                 response = render(request, "errors/413.html", status=413)
-            response["Connection"] = "close"
             return response
         return self.get_response(request)

@@ -432,7 +432,12 @@ if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(
         f"PUBLIC_BASE_URL must start with http:// or https://, got {PUBLIC_BASE_URL!r}"
     )
-SOS_WAKE = envchoice("SOS_WAKE", "thread", ("thread", "zappa", "none"))
+# On Lambda a thread freezes once the response is returned: wake Zappa's async task there.
+SOS_WAKE = envchoice(
+    "SOS_WAKE",
+    "zappa" if envstr("AWS_LAMBDA_FUNCTION_NAME") else "thread",
+    ("thread", "zappa", "none"),
+)
 SOS_WORKERS = envint("SOS_WORKERS", 8, minimum=1, maximum=64)  # send threads per dispatcher
 SOS_MAX_ATTEMPTS = envint("SOS_MAX_ATTEMPTS", 5, minimum=1, maximum=50)
 SOS_BACKOFF_BASE_S = envfloat("SOS_BACKOFF_BASE_S", 10.0, minimum=0.01)

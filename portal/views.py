@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -35,6 +36,10 @@ class LoginView(auth_views.LoginView):
 
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # Django's LoginView names the site after the request's host; ours has a name.
+        return {**super().get_context_data(**kwargs), "site_name": settings.SITE_NAME}
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if login_limits.is_locked(request, request.POST.get("username", "")):
             response = render(request, "registration/locked.html", status=429)
@@ -45,3 +50,13 @@ class LoginView(auth_views.LoginView):
     def form_invalid(self, form: Any) -> HttpResponse:
         login_limits.record_failure(self.request, self.request.POST.get("username", ""))
         return super().form_invalid(form)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """A new password also retires the user's API token: whoever knew the old one may hold it."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        from rest_framework.authtoken.models import Token
+
+        Token.objects.filter(user=form.user).delete()
+        return super().form_valid(form)

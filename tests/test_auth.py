@@ -103,3 +103,43 @@ def test_the_limit_counts_the_client_behind_trusted_proxies(rf, settings):
     assert client_ip(request) == "10.0.0.1"  # a client-sent header is not trusted
     settings.NUM_PROXIES = 2
     assert client_ip(request) == "203.0.113.7"
+
+
+def test_the_login_page_shows_the_site_name(client, db, settings):
+    settings.SITE_NAME = "Ops Portal"
+    assert b"<h1>Ops Portal</h1>" in client.get("/accounts/login/").content
+
+
+def test_a_new_password_retires_the_api_token(client, operator):
+    from rest_framework.authtoken.models import Token
+
+    Token.objects.create(user=operator)
+    client.force_login(operator)
+    client.post(
+        "/accounts/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "x9 new pass!",
+            "new_password2": "x9 new pass!",
+        },
+    )
+    assert not Token.objects.filter(user=operator).exists()
+
+
+def test_the_token_endpoint_is_throttled_per_anonymous_client(anon_api, operator, settings):
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import AnonRateThrottle
+
+    settings.LOGIN_RATE_LIMIT = 1000
+    rates = {**api_settings.DEFAULT_THROTTLE_RATES, "anon": "3/min"}
+    AnonRateThrottle.THROTTLE_RATES = rates
+    try:
+        statuses = [
+            anon_api.post(
+                "/api/auth/token/", {"username": "olivia", "password": "x"}, format="json"
+            ).status_code
+            for _ in range(4)
+        ]
+    finally:
+        AnonRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    assert statuses == [400, 400, 400, 429]
