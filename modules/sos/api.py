@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from django.db import transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Model, Prefetch, QuerySet
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, parsers, serializers, status, viewsets
@@ -21,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from modules.sos import services
+from modules.sos.contacts import parse_id
 from modules.sos.errors import SosError
 from modules.sos.models import (
     Alert,
@@ -64,6 +64,25 @@ def sos_errors() -> Iterator[None]:
 def call[T](service: Callable[..., T], **kwargs: Any) -> T:
     with sos_errors():
         return service(**kwargs)
+
+
+def text_param(request: Request, name: str) -> str:
+    """A query-string filter; a NUL byte (which PostgreSQL cannot compare) is a 400."""
+    value = request.query_params.get(name, "")
+    if "\x00" in value:
+        raise PortalAPIError(
+            f"The {name!r} filter contains a NUL byte.",
+            code="validation_error",
+            status_code=400,
+            details={"field": name},
+        )
+    return value
+
+
+def id_filter[M: Model](queryset: QuerySet[M], field: str, value: str) -> QuerySet[M]:
+    """Filter on an id from the query string; text no row id can be finds nothing."""
+    pk = parse_id(value)
+    return queryset.filter(**{field: pk}) if pk is not None else queryset.none()
 
 
 class CsvTextParser(parsers.BaseParser):
@@ -116,11 +135,13 @@ class ContactViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Contact]:
         queryset = Contact.objects.prefetch_related("methods", "groups").order_by("name")
-        if q := self.request.query_params.get("q"):
+        if q := text_param(self.request, "q"):
             queryset = queryset.filter(name__icontains=q)
-        if group := self.request.query_params.get("group"):
-            field = "groups__id" if group.isdigit() else "groups__name"
-            queryset = queryset.filter(**{field: group})
+        if group := text_param(self.request, "group"):
+            if group.strip().isdecimal():
+                queryset = id_filter(queryset, "groups__id", group)
+            else:
+                queryset = queryset.filter(groups__name=group)
         return queryset
 
     def perform_create(self, serializer: ContactSerializer) -> None:
@@ -136,13 +157,15 @@ class ContactViewSet(viewsets.ModelViewSet):
         )
 
     def perform_update(self, serializer: ContactSerializer) -> None:
-        methods = serializer.validated_data.pop("methods_to_add", [])
-        with sos_errors(), transaction.atomic():
-            contact = serializer.save()
-            for method in methods:
-                services.contact_method_add(
-                    contact=contact, allow_apprise=self.request.user.is_staff, **method
-                )
+        data = serializer.validated_data
+        changes = {f: data[f] for f in ("name", "notes", "is_active", "groups") if f in data}
+        serializer.instance = call(
+            services.contact_update,
+            contact=serializer.instance,
+            methods=data.get("methods_to_add", []),
+            allow_apprise=self.request.user.is_staff,
+            **changes,
+        )
 
     @extend_schema(request=CsvImportSerializer, responses=ImportReportSerializer)
     @action(detail=False, methods=["post"], url_path="import", url_name="import-csv")
@@ -166,8 +189,8 @@ class ContactMethodViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[ContactMethod]:
         queryset = super().get_queryset()
-        if contact := self.request.query_params.get("contact"):
-            queryset = queryset.filter(contact_id=contact) if contact.isdigit() else queryset.none()
+        if contact := text_param(self.request, "contact"):
+            queryset = id_filter(queryset, "contact_id", contact)
         return queryset
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -219,13 +242,26 @@ class GroupViewSet(viewsets.ModelViewSet):
     serializer_class = GroupSerializer
     queryset = Group.objects.prefetch_related("members").order_by("name")
 
+    def perform_create(self, serializer: GroupSerializer) -> None:
+        data = serializer.validated_data
+        serializer.instance = call(
+            services.group_create,
+            name=data["name"],
+            description=data.get("description", ""),
+            members=data.get("members", []),
+        )
+
+    def perform_update(self, serializer: GroupSerializer) -> None:
+        data = serializer.validated_data
+        changes = {f: data[f] for f in ("name", "description", "members") if f in data}
+        serializer.instance = call(services.group_update, group=serializer.instance, **changes)
+
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[Alert]:
         queryset = with_counts(Alert.objects.select_related("raised_by", "escalate_to"))
-        params = self.request.query_params
         for field in ("status", "severity", "source", "dedup_key"):
-            if value := params.get(field):
+            if value := text_param(self.request, field):
                 queryset = queryset.filter(**{field: value})
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(
@@ -326,11 +362,10 @@ class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[Delivery]:
         queryset = Delivery.objects.order_by("-id")
-        params = self.request.query_params
-        if (alert := params.get("alert")) is not None:
-            queryset = queryset.filter(alert_id=alert) if alert.isdigit() else queryset.none()
+        if "alert" in self.request.query_params:
+            queryset = id_filter(queryset, "alert_id", text_param(self.request, "alert"))
         for field in ("state", "kind", "answer"):
-            if value := params.get(field):
+            if value := text_param(self.request, field):
                 queryset = queryset.filter(**{field: value})
         return queryset
 

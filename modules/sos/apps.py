@@ -37,4 +37,7 @@ class SosConfig(PortalModuleConfig):
     card_context = "modules.sos.views.card_context"
 
     def ready(self) -> None:
+        from modules.sos.leases import check_lease_settings
+
+        check_lease_settings()  # a lease shorter than one send would let a row go out twice
         checks.register(check_public_base_url, checks.Tags.security, deploy=True)

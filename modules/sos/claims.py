@@ -38,6 +38,7 @@ class PassReport:
     stale: int = 0
     expired: int = 0
     reminders: int = 0
+    released: int = 0  # handed back unsent: too little lease was left to start the send
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -49,6 +50,7 @@ class Outcome:
     sent: Sent | None
     error: ChannelError | None
     duration_ms: int
+    released: bool = False  # not sent: the row goes back to pending, the attempt uncounted
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random = _rng) -> float:
@@ -97,6 +99,7 @@ def _job(row: Delivery) -> Job:
         longitude=alert.longitude,
         accuracy_m=alert.accuracy_m,
         refuse=refuse,
+        lease_until=row.lease_until,
     )
 
 
@@ -183,12 +186,12 @@ def _requeue(pk: int, alert_id: int, attempts: int, change: dict, now: datetime)
 def record_outcomes(outcomes: list[Outcome], *, now: datetime, report: PassReport) -> None:
     counts = PassReport()
     retry_if_locked(lambda: _record(outcomes, now, counts))
-    for field in ("sent", "retrying", "failed", "stale"):
+    for field in ("sent", "retrying", "failed", "stale", "released"):
         setattr(report, field, getattr(report, field) + getattr(counts, field))
 
 
 def _record(outcomes: list[Outcome], now: datetime, report: PassReport) -> None:
-    for field in ("sent", "retrying", "failed", "stale"):
+    for field in ("sent", "retrying", "failed", "stale", "released"):
         setattr(report, field, 0)  # a retried step counts from zero again
     events: list[AlertEvent] = []
     succeeded: list[int] = []
@@ -196,6 +199,14 @@ def _record(outcomes: list[Outcome], now: datetime, report: PassReport) -> None:
     with transaction.atomic():
         for outcome in outcomes:
             job, error = outcome.job, outcome.error
+            if outcome.released:
+                if _release(job, now):
+                    report.released += 1
+                    logger.info(
+                        "SOS delivery %s handed back unsent: its lease no longer covered a send",
+                        job.delivery_id,
+                    )
+                continue
             data: dict[str, object] = {
                 "attempt": job.attempt,
                 "round": job.round,
@@ -288,20 +299,23 @@ def _count(report: PassReport, state: str) -> None:
         report.failed += 1
 
 
+def _release(job: Job, now: datetime) -> int:
+    """Hand a claimed row back unsent, due again at once, if this claim still holds it."""
+    return Delivery.objects.filter(
+        pk=job.delivery_id, lease_token=job.lease_token, state=State.SENDING
+    ).update(
+        state=State.PENDING,
+        lease_token="",
+        lease_until=None,
+        attempts=F("attempts") - 1,
+        next_attempt_at=now,
+    )
+
+
 def release_unstarted(inflight: dict[Future[Outcome], Job], now: datetime) -> None:
     """On stop, hand back claimed rows whose send has not started: due again at once."""
     for future, job in list(inflight.items()):
         if not future.cancel():
             continue  # running: it finishes and its outcome is recorded
         inflight.pop(future)
-        retry_if_locked(
-            lambda j=job: Delivery.objects.filter(
-                pk=j.delivery_id, lease_token=j.lease_token, state=State.SENDING
-            ).update(
-                state=State.PENDING,
-                lease_token="",
-                lease_until=None,
-                attempts=F("attempts") - 1,
-                next_attempt_at=now,
-            )
-        )
+        retry_if_locked(lambda j=job: _release(j, now))

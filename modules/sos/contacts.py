@@ -15,12 +15,33 @@ from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 
 from modules.sos.channels.sms import normalize_phone
-from modules.sos.errors import AppriseNotAllowed, CsvInvalid, InvalidAddress
+from modules.sos.errors import (
+    AppriseNotAllowed,
+    CsvInvalid,
+    DuplicateMethod,
+    InvalidAddress,
+    InvalidContact,
+)
 from modules.sos.models import Contact, ContactMethod, Group, Kind
 from portal.egress import EgressForbidden, EgressResolveError, get_policy
 
 MAX_CSV_ROWS = 10_000
 CSV_COLUMNS = ("name", "email", "phone", "webhook", "groups", "notes")
+MAX_ID = 2**63 - 1  # the largest primary key a 64-bit integer column holds
+
+
+def parse_id(value: str) -> int | None:
+    """A row id written as text, or None when no row can have it: not plain decimal digits
+    ("²" passes isdigit() but not int()), or beyond a 64-bit integer."""
+    value = value.strip()
+    if not value.isdecimal():
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
+
+
+def max_length(model: type, field: str) -> int:
+    return model._meta.get_field(field).max_length  # type: ignore[attr-defined]
 
 
 def validate_address(kind: str, address: str, *, allow_apprise: bool = False) -> str:
@@ -29,6 +50,13 @@ def validate_address(kind: str, address: str, *, allow_apprise: bool = False) ->
     address = (address or "").strip()
     if not address:
         raise InvalidAddress("The address is required.", details={"field": "address"})
+    limit = max_length(ContactMethod, "address")
+    if len(address) > limit:
+        raise InvalidAddress(
+            f"The address is longer than {limit} characters.", details={"field": "address"}
+        )
+    if "\x00" in address:
+        raise InvalidAddress("The address contains a NUL byte.", details={"field": "address"})
     if kind == Kind.EMAIL:
         try:
             validate_email(address)
@@ -59,14 +87,19 @@ def validate_address(kind: str, address: str, *, allow_apprise: bool = False) ->
     if kind == Kind.APPRISE:
         if not allow_apprise:
             raise AppriseNotAllowed("Only admins (staff) configure Apprise contact methods.")
-        import apprise
+        from modules.sos.channels.apprise import (
+            AppriseTargetUnknown,
+            InvalidAppriseUrl,
+            check_apprise_target,
+            parse_apprise_url,
+        )
 
-        from modules.sos.channels.apprise import check_apprise_host
-
-        if not apprise.Apprise().add(address):
-            raise InvalidAddress("Not a valid Apprise URL.", details={"field": "address"})
-        with contextlib.suppress(EgressResolveError):
-            check_apprise_host(address, get_policy())
+        try:
+            parse_apprise_url(address)
+            with contextlib.suppress(EgressResolveError):
+                check_apprise_target(address, get_policy())
+        except (InvalidAppriseUrl, AppriseTargetUnknown) as exc:
+            raise InvalidAddress(str(exc), details={"field": "address"}) from None
         return address
     raise InvalidAddress(f"Unknown kind {kind!r}.", details={"field": "kind"})
 
@@ -80,9 +113,12 @@ def contact_method_add(
     is_enabled: bool = True,
     allow_apprise: bool = False,
 ) -> ContactMethod:
+    """Add a contact method; raises DuplicateMethod when the contact already has the address
+    (email addresses compared without case, as deliveries are), or what validate_address does."""
     address = validate_address(kind, address, allow_apprise=allow_apprise)
-    if ContactMethod.objects.filter(contact=contact, kind=kind, address=address).exists():
-        raise InvalidAddress(
+    lookup = "address__iexact" if kind == Kind.EMAIL else "address"
+    if ContactMethod.objects.filter(contact=contact, kind=kind, **{lookup: address}).exists():
+        raise DuplicateMethod(
             f"{contact.name} already has this {kind} address.", details={"field": "address"}
         )
     return ContactMethod.objects.create(
@@ -104,6 +140,30 @@ def contact_method_update(
     return method
 
 
+def _checked_name(model: type[Contact] | type[Group], name: str, *, pk: int | None) -> str:
+    """A contact or group name, stripped; unique whatever its case, since alerts and the CSV
+    import look names up that way. Raises InvalidContact."""
+    what = model._meta.verbose_name
+    name = (name or "").strip()
+    limit = max_length(model, "name")
+    if not name:
+        raise InvalidContact(f"The {what} name is required.", details={"field": "name"})
+    if len(name) > limit:
+        raise InvalidContact(
+            f"The {what} name is longer than {limit} characters.", details={"field": "name"}
+        )
+    if "\x00" in name:
+        raise InvalidContact(f"The {what} name contains a NUL byte.", details={"field": "name"})
+    if pk is not None and model.objects.filter(pk=pk, name=name).exists():
+        return name  # unchanged: an old near-duplicate does not block other edits
+    clash = model.objects.filter(name__iexact=name).exclude(pk=pk).first()
+    if clash is not None:
+        raise InvalidContact(
+            f"A {what} named {clash.name!r} already exists.", details={"field": "name"}
+        )
+    return name
+
+
 @transaction.atomic
 def contact_create(
     *,
@@ -114,7 +174,8 @@ def contact_create(
     groups: Sequence[Group] = (),
     allow_apprise: bool = False,
 ) -> Contact:
-    contact = Contact.objects.create(name=name.strip(), notes=notes, is_active=is_active)
+    name = _checked_name(Contact, name, pk=None)
+    contact = Contact.objects.create(name=name, notes=notes, is_active=is_active)
     for method in methods:
         contact_method_add(contact=contact, allow_apprise=allow_apprise, **method)
     if groups:
@@ -122,14 +183,77 @@ def contact_create(
     return contact
 
 
+@transaction.atomic
+def contact_update(
+    *,
+    contact: Contact,
+    name: str | None = None,
+    notes: str | None = None,
+    is_active: bool | None = None,
+    groups: Sequence[Group] | None = None,
+    methods: Sequence[dict[str, Any]] = (),
+    allow_apprise: bool = False,
+) -> Contact:
+    """Change what is given (None: unchanged); `groups` replaces the memberships, `methods`
+    are added."""
+    if name is not None:
+        contact.name = _checked_name(Contact, name, pk=contact.pk)
+    if notes is not None:
+        contact.notes = notes
+    if is_active is not None:
+        contact.is_active = is_active
+    contact.save()
+    if groups is not None:
+        contact.groups.set(groups)
+    for method in methods:
+        contact_method_add(contact=contact, allow_apprise=allow_apprise, **method)
+    return contact
+
+
+def _checked_description(description: str) -> str:
+    limit = max_length(Group, "description")
+    if len(description) > limit:
+        raise InvalidContact(
+            f"The description is longer than {limit} characters.",
+            details={"field": "description"},
+        )
+    return description
+
+
+@transaction.atomic
 def group_create(*, name: str, description: str = "", members: Iterable[Contact] = ()) -> Group:
-    group = Group.objects.create(name=name.strip(), description=description)
-    group.members.set(list(members))
+    group = Group.objects.create(
+        name=_checked_name(Group, name, pk=None), description=_checked_description(description)
+    )
+    return group_set_members(group=group, contacts=members)
+
+
+@transaction.atomic
+def group_update(
+    *,
+    group: Group,
+    name: str | None = None,
+    description: str | None = None,
+    members: Iterable[Contact] | None = None,
+) -> Group:
+    """Change what is given (None: unchanged); `members` replaces the membership."""
+    if name is not None:
+        group.name = _checked_name(Group, name, pk=group.pk)
+    if description is not None:
+        group.description = _checked_description(description)
+    group.save()
+    if members is not None:
+        group_set_members(group=group, contacts=members)
     return group
 
 
 def group_set_members(*, group: Group, contacts: Iterable[Contact]) -> Group:
     group.members.set(list(contacts))
+    return group
+
+
+def group_add_members(*, group: Group, contacts: Iterable[Contact]) -> Group:
+    group.members.add(*contacts)
     return group
 
 
@@ -157,6 +281,9 @@ def _split(cell: str | None) -> list[str]:
 
 
 def _parse(data: str) -> tuple[list[_Row], list[dict[str, Any]]]:
+    if "\x00" in data:
+        raise CsvInvalid("The CSV contains NUL bytes: is it really a CSV text file?")
+    name_limit, group_limit = max_length(Contact, "name"), max_length(Group, "name")
     reader = csv.DictReader(io.StringIO(data.lstrip("\ufeff")))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "name" not in header:
@@ -176,9 +303,17 @@ def _parse(data: str) -> tuple[list[_Row], list[dict[str, Any]]]:
         problems: list[str] = []
         if not name:
             problems.append("name is empty")
+        elif len(name) > name_limit:
+            problems.append(f"name is longer than {name_limit} characters")
         elif name.lower() in seen:
             problems.append(f"{name!r} appears twice in the file")
         seen.add(name.lower())
+        groups = _split(cells.get("groups"))
+        problems += [
+            f"group {g[:20]!r}… is longer than {group_limit} characters"
+            for g in groups
+            if len(g) > group_limit
+        ]
         methods: list[tuple[str, str]] = []
         for column, kind in (("email", Kind.EMAIL), ("phone", Kind.SMS), ("webhook", Kind.WEBHOOK)):
             for value in _split(cells.get(column)):
@@ -191,9 +326,7 @@ def _parse(data: str) -> tuple[list[_Row], list[dict[str, Any]]]:
         if problems:
             errors.append({"line": line, "name": name, "errors": problems})
         else:
-            rows.append(
-                _Row(line, name, cells.get("notes", ""), methods, _split(cells.get("groups")))
-            )
+            rows.append(_Row(line, name, cells.get("notes", ""), methods, groups))
     return rows, errors
 
 
@@ -217,24 +350,35 @@ def contact_import_csv(*, data: str | bytes, create_groups: bool = True) -> Impo
     groups = {g.name.lower(): g for g in Group.objects.all()}
     with transaction.atomic():
         for row in rows:
-            contact = Contact.objects.filter(name__iexact=row.name).first()
-            if contact is None:
-                contact = Contact.objects.create(name=row.name, notes=row.notes)
-                report.created += 1
-            else:
-                report.updated += 1
-            have = set(contact.methods.values_list("kind", "address"))
-            for kind, address in row.methods:
-                if (kind, address) not in have:
-                    ContactMethod.objects.create(contact=contact, kind=kind, address=address)
-                    have.add((kind, address))
-                    report.methods_added += 1
-            for group_name in row.groups:
-                group = groups.get(group_name.lower())
-                if group is None:
-                    if not create_groups:
-                        raise CsvInvalid(f"Line {row.line}: unknown group {group_name!r}.")
-                    group = groups[group_name.lower()] = Group.objects.create(name=group_name)
-                    report.groups_created += 1
-                group.members.add(contact)
+            try:
+                _import_row(row, groups, report, create_groups=create_groups)
+            except (InvalidAddress, InvalidContact, EgressForbidden) as exc:
+                # Checked while parsing; changed since (a name resolving elsewhere now).
+                message = getattr(exc, "message", str(exc))
+                raise CsvInvalid(f"Line {row.line}: {message}") from exc
     return report
+
+
+def _import_row(
+    row: _Row, groups: dict[str, Group], report: ImportReport, *, create_groups: bool
+) -> None:
+    contact = Contact.objects.filter(name__iexact=row.name).first()
+    if contact is None:
+        contact = contact_create(name=row.name, notes=row.notes)
+        report.created += 1
+    else:
+        report.updated += 1
+    for kind, address in row.methods:
+        try:
+            contact_method_add(contact=contact, kind=kind, address=address)
+        except DuplicateMethod:
+            continue
+        report.methods_added += 1
+    for group_name in row.groups:
+        group = groups.get(group_name.lower())
+        if group is None:
+            if not create_groups:
+                raise CsvInvalid(f"Line {row.line}: unknown group {group_name!r}.")
+            group = groups[group_name.lower()] = group_create(name=group_name)
+            report.groups_created += 1
+        group_add_members(group=group, contacts=[contact])

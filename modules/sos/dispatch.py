@@ -2,8 +2,9 @@
 
 Every runner (the in-process wake thread, `sos_worker`, Zappa's async task and its scheduled
 sweep) calls the same `process_due_deliveries()`; a lost wake-up only delays work, since the
-rows say what is due. Sends happen outside any transaction; an outcome is written only while
-the worker still holds the row's lease, so a worker that lost its lease cannot overwrite.
+rows say what is due. Sends happen outside any transaction; a send starts only while the
+row's lease still covers it (leases.py), and an outcome is written only while the worker still
+holds the lease, so a worker that lost its lease neither sends again nor overwrites.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -28,6 +30,13 @@ from modules.sos.claims import (
     release_unstarted,
     requeue_expired_leases,
 )
+from modules.sos.leases import (
+    check_lease_settings,
+    claim_rounds,
+    lease_covers_send,
+    min_lease_s,
+    send_timeout_s,
+)
 from modules.sos.locking import retry_if_locked
 from modules.sos.models import Alert, Delivery
 from modules.sos.rendering import Job, render_message
@@ -36,7 +45,6 @@ logger = logging.getLogger("modules.sos.dispatch")
 
 State = Delivery.State
 EMPTY_CLAIM_PAUSE_S = 0.25
-CLAIM_ROUNDS = 4  # claim up to this many sends per worker; the lease covers the queue wait
 FLUSH_S = 0.05  # outcomes are written back at least this often
 
 __all__ = [
@@ -89,8 +97,21 @@ def default_channels() -> ChannelSet:
     )
 
 
-def send_job(channels: ChannelSet, job: Job) -> Outcome:
-    """Runs in a send thread: no database access here."""
+def send_job(
+    channels: ChannelSet,
+    job: Job,
+    *,
+    now: Callable[[], datetime] = timezone.now,
+    needed_lease_s: float | None = None,
+) -> Outcome:
+    """Runs in a send thread: no database access here.
+
+    A job that waited in the queue until its lease no longer covers a whole send is not sent
+    (`Outcome.released`): another worker may take the row over when the lease runs out.
+    """
+    needed = min_lease_s() if needed_lease_s is None else needed_lease_s
+    if not lease_covers_send(job.lease_until, now(), needed):
+        return Outcome(job, None, None, 0, released=True)
     started = time.monotonic()
     sent: Sent | None = None
     error: ChannelError | None = None
@@ -107,36 +128,48 @@ def send_job(channels: ChannelSet, job: Job) -> Outcome:
     return Outcome(job, sent, error, int((time.monotonic() - started) * 1000))
 
 
-def _drain(
-    pool: ThreadPoolExecutor,
-    channels: ChannelSet,
-    workers: int,
-    clock: Callable[[], datetime],
-    deadline: float,
-    stop: threading.Event | None,
-    report: PassReport,
-) -> None:
+@dataclass(frozen=True)
+class _Pass:
+    workers: int
+    rounds: int  # sends claimed per worker at most: the lease covers that queue (leases.py)
+    clock: Callable[[], datetime]  # the database's "now" (pinned in tests)
+    lease_clock: Callable[[], datetime]  # advances with real time, also when `now` is pinned
+    needed_lease_s: float
+    deadline: float
+    stop: threading.Event | None
+
+
+def _drain(pool: ThreadPoolExecutor, channels: ChannelSet, run: _Pass, report: PassReport) -> None:
     """Keep the pool fed from claims and write outcomes back in small batches.
 
-    Claims are refilled when fewer than two rounds of work are queued, so the workers never
-    wait on the database; outcomes are written together every FLUSH_S, one transaction each.
+    Claims are refilled when half the claimed rounds are left, so the workers seldom wait on
+    the database; outcomes are written together every FLUSH_S, one transaction each.
     """
+    workers, clock, stop = run.workers, run.clock, run.stop
+    batch = run.rounds * workers
     inflight: dict[Future[Outcome], Job] = {}
     finished: list[Outcome] = []
     oldest = 0.0
     last_empty = -EMPTY_CLAIM_PAUSE_S
     while True:
         now_s = time.monotonic()
-        claiming = not (stop and stop.is_set()) and now_s < deadline
+        claiming = not (stop and stop.is_set()) and now_s < run.deadline
         if not claiming and inflight:
             release_unstarted(inflight, clock())
-        if claiming and len(inflight) <= 2 * workers and now_s - last_empty >= EMPTY_CLAIM_PAUSE_S:
-            jobs = claim_due(now=clock(), limit=CLAIM_ROUNDS * workers - len(inflight))
+        if claiming and len(inflight) <= batch // 2 and now_s - last_empty >= EMPTY_CLAIM_PAUSE_S:
+            jobs = claim_due(now=clock(), limit=batch - len(inflight))
             if not jobs:
                 last_empty = time.monotonic()
             report.claimed += len(jobs)
             for job in jobs:
-                inflight[pool.submit(send_job, channels, job)] = job
+                future = pool.submit(
+                    send_job,
+                    channels,
+                    job,
+                    now=run.lease_clock,
+                    needed_lease_s=run.needed_lease_s,
+                )
+                inflight[future] = job
         if inflight:
             timeout = FLUSH_S if finished else EMPTY_CLAIM_PAUSE_S
             done, _ = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -167,15 +200,29 @@ def process_due_deliveries(
     """Send everything due now; returns when nothing due is left (or at `max_seconds`/`stop`).
 
     `now` pins the clock (tests); rows that fail transiently are due again later and left for
-    the next pass.
+    the next pass. Raises ImproperlyConfigured when SOS_LEASE_S cannot cover one send.
     """
     from modules.sos.reminders import alerts_remind_due
+
+    check_lease_settings()
+    started = time.monotonic()
 
     def clock() -> datetime:
         return now or timezone.now()
 
+    def lease_clock() -> datetime:
+        return now + timedelta(seconds=time.monotonic() - started) if now else timezone.now()
+
     workers = workers or settings.SOS_WORKERS
-    deadline = time.monotonic() + (max_seconds if max_seconds is not None else float("inf"))
+    run = _Pass(
+        workers=workers,
+        rounds=claim_rounds(lease_s=settings.SOS_LEASE_S, timeout_s=send_timeout_s()),
+        clock=clock,
+        lease_clock=lease_clock,
+        needed_lease_s=min_lease_s(),
+        deadline=started + (max_seconds if max_seconds is not None else float("inf")),
+        stop=stop,
+    )
     report = PassReport()
     report.expired = requeue_expired_leases(now=clock())
     report.reminders = alerts_remind_due(now=clock())
@@ -183,11 +230,11 @@ def process_due_deliveries(
     channels = channels or default_channels()
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sos-send") as pool:
-            _drain(pool, channels, workers, clock, deadline, stop, report)
+            _drain(pool, channels, run, report)
     finally:
         if own:
             channels.close()
-    if report.claimed or report.expired or report.reminders:
+    if report.claimed or report.expired or report.reminders or report.released:
         logger.info("SOS dispatch pass: %s", report.as_dict())
     return report
 

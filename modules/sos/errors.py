@@ -42,6 +42,16 @@ class InvalidAddress(SosError):
     code = "invalid_address"
 
 
+class DuplicateMethod(InvalidAddress):
+    """The contact already has this address."""
+
+
+class InvalidContact(SosError):
+    """A contact or group name or field the model cannot hold, or a name already taken."""
+
+    code = "validation_error"
+
+
 class AppriseNotAllowed(SosError):
     code = "permission_denied"
     status = 403

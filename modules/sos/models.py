@@ -35,6 +35,28 @@ class Severity(models.TextChoices):
 PRIORITY = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
+def masked_address(kind: str, address: str) -> str:
+    """What viewers see of an address.
+
+    Webhook URLs carry tokens in their path or query: only where they go is shown. Apprise URLs
+    often carry the credential in the host part itself (tgram://BOT_ID:TOKEN/..., pover://USER@
+    TOKEN): only the scheme is shown.
+    """
+    scheme, sep, rest = address.partition("://")
+    if kind == Kind.APPRISE:
+        return f"{scheme.lower()}://…" if sep else "…"
+    if kind == Kind.WEBHOOK:
+        host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+        return f"{scheme}://{host}/…" if rest else address
+    return address
+
+
+def operator_address(kind: str, address: str) -> str:
+    """What operators see in the API and the UI: everything but Apprise URLs, which only staff
+    read, in the admin."""
+    return masked_address(kind, address) if kind == Kind.APPRISE else address
+
+
 class Contact(models.Model):
     name = models.CharField(max_length=150, unique=True)
     notes = models.TextField(blank=True)
@@ -78,12 +100,11 @@ class ContactMethod(models.Model):
 
     @property
     def display_address(self) -> str:
-        # Webhook and Apprise URLs carry tokens in their path or query: show only where they go.
-        if self.kind in (Kind.WEBHOOK, Kind.APPRISE):
-            scheme, _, rest = self.address.partition("://")
-            host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-            return f"{scheme}://{host}/…" if rest else self.address
-        return self.address
+        return masked_address(self.kind, self.address)
+
+    @property
+    def operator_address(self) -> str:
+        return operator_address(self.kind, self.address)
 
 
 class Group(models.Model):
@@ -226,6 +247,14 @@ class Delivery(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def display_address(self) -> str:
+        return masked_address(self.kind, self.address)
+
+    @property
+    def operator_address(self) -> str:
+        return operator_address(self.kind, self.address)
 
     @property
     def idempotency_key(self) -> str:

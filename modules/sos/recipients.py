@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modules.sos.contacts import MAX_ID, parse_id
 from modules.sos.errors import UnknownRecipient
 from modules.sos.models import PRIORITY, Alert, Contact, ContactMethod, Delivery, Group, Kind
 
@@ -27,11 +28,25 @@ class Recipient:
 
 
 def _lookup(model: type, items: Iterable[Any], what: str) -> list[Any]:
-    items = list(items)
-    objects = [i for i in items if isinstance(i, model)]
-    ids = {int(i) for i in items if isinstance(i, int) or (isinstance(i, str) and i.isdigit())}
-    names = {i.strip() for i in items if isinstance(i, str) and not i.isdigit()}
+    objects: list[Any] = []
+    ids: set[int] = set()
+    names: set[str] = set()
     unknown: list[str] = []
+    for item in items:
+        if isinstance(item, model):
+            objects.append(item)
+            continue
+        if isinstance(item, str) and not item.strip().isdecimal():
+            if "\x00" in item:  # PostgreSQL cannot even compare it: no name has one
+                unknown.append(repr(item))
+            else:
+                names.add(item.strip())
+            continue
+        pk = item if isinstance(item, int) else parse_id(str(item))
+        if pk is not None and 0 < pk <= MAX_ID:
+            ids.add(pk)
+        else:
+            unknown.append(str(item).strip())
     if ids:
         found = {o.pk: o for o in model.objects.filter(pk__in=ids)}
         objects += list(found.values())

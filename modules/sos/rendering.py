@@ -48,6 +48,7 @@ class Job:
     longitude: float | None
     accuracy_m: float | None
     refuse: str = ""  # set when the row must fail without a send (method deleted or disabled)
+    lease_until: datetime | None = None  # the send must not start unless the lease covers it
 
     @property
     def idempotency_key(self) -> str:

@@ -15,6 +15,8 @@ from modules.sos.models import (
     Group,
     Kind,
     Severity,
+    masked_address,
+    operator_address,
 )
 from portal.roles import is_operator
 
@@ -22,13 +24,16 @@ STATES = [s for s, _ in Delivery.State.choices]
 ANSWERS = [a for a, _ in Delivery.Answer.choices]
 
 
-def _can_see_secrets(context: dict[str, Any]) -> bool:
+def _is_operator(context: dict[str, Any]) -> bool:
     request = context.get("request")
     return bool(request and is_operator(request.user))
 
 
-def mask(kind: str, address: str) -> str:
-    return ContactMethod(kind=kind, address=address).display_address
+def shown_address(context: dict[str, Any], kind: str, address: str) -> str:
+    """Viewers see where an address goes; operators all but Apprise URLs (admin only)."""
+    if _is_operator(context):
+        return operator_address(kind, address)
+    return masked_address(kind, address)
 
 
 @extend_schema_serializer(component_name="SosContactMethod")
@@ -53,8 +58,7 @@ class ContactMethodSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: ContactMethod) -> dict[str, Any]:
         data = super().to_representation(instance)
-        if not _can_see_secrets(self.context):
-            data["address"] = instance.display_address
+        data["address"] = shown_address(self.context, instance.kind, instance.address)
         return data
 
 
@@ -66,6 +70,12 @@ class ContactMethodCreatedSerializer(ContactMethodSerializer):
 
     class Meta(ContactMethodSerializer.Meta):
         fields = [*ContactMethodSerializer.Meta.fields, "secret"]
+
+    def to_representation(self, instance: ContactMethod) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not _is_operator(self.context):
+            data.pop("secret", None)  # only operators may create or rotate; never a viewer
+        return data
 
 
 @extend_schema_serializer(component_name="SosNewMethod")
@@ -217,8 +227,7 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Delivery) -> dict[str, Any]:
         data = super().to_representation(instance)
-        if not _can_see_secrets(self.context):
-            data["address"] = mask(instance.kind, instance.address)
+        data["address"] = shown_address(self.context, instance.kind, instance.address)
         return data
 
 

@@ -1,8 +1,8 @@
 """Workflows of the module: keyword-only functions named <thing>_<action>.
 
 The UI, the API, the admin, the management commands and other modules (NetProbe monitors) all
-call these, so they never disagree. Contact and group workflows live in contacts.py and are
-re-exported here.
+call these, so they never disagree. Contact and group workflows live in contacts.py, the
+recipients' answers in acks.py; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,14 +20,23 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from modules.sos.acks import (  # noqa: F401 - re-exported workflows
+    MAX_REPEAT_ANSWERS,
+    AckResult,
+    delivery_acknowledge,
+    delivery_from_ack_token,
+)
 from modules.sos.contacts import (  # noqa: F401 - re-exported workflows
     ImportReport,
     contact_create,
     contact_import_csv,
     contact_method_add,
     contact_method_update,
+    contact_update,
+    group_add_members,
     group_create,
     group_set_members,
+    group_update,
 )
 from modules.sos.errors import (
     AlertClosed,
@@ -47,7 +56,6 @@ from modules.sos.models import (
     Severity,
 )
 from modules.sos.recipients import Recipient, build_deliveries, lookup_groups, resolve_recipients
-from modules.sos.rendering import read_ack_token
 from modules.sos.wake import wake
 
 State = Delivery.State
@@ -154,6 +162,10 @@ def alert_raise(
 
     scope = f"user:{raised_by.pk}" if raised_by is not None else f"source:{source}"
     key = (idempotency_key or "").strip()[:200]
+    texts = {"message": message, "source": source, "dedup_key": dedup_key or ""}
+    for field, text in {**texts, "Idempotency-Key": key}.items():
+        if "\x00" in text:  # PostgreSQL cannot store it; a 400, not a 500
+            raise InvalidAlert(f"{field} contains a NUL byte", details={"field": field})
     fingerprint = ""
     if key:
         fingerprint = _fingerprint(
@@ -310,54 +322,6 @@ def alert_resolve(
             return None
     _close(alert, status=Alert.Status.RESOLVED, by=by, note=note, now=now or timezone.now())
     return alert
-
-
-@dataclass(frozen=True)
-class AckResult:
-    delivery: Delivery
-    recorded: bool  # False: an earlier answer stands, this one was only logged
-    answer: str
-
-
-def delivery_from_ack_token(*, token: str) -> Delivery:
-    """The delivery a signed link names; raises AckLinkInvalid (tampered, expired, unknown)."""
-    from modules.sos.errors import AckLinkInvalid
-
-    pk = read_ack_token(token)
-    delivery = Delivery.objects.select_related("alert").filter(pk=pk).first()
-    if delivery is None:
-        raise AckLinkInvalid("This acknowledgement link is no longer valid.")
-    return delivery
-
-
-def delivery_acknowledge(
-    *,
-    delivery: Delivery,
-    answer: str,
-    remote_addr: str = "",
-    user_agent: str = "",
-    now: datetime | None = None,
-) -> AckResult:
-    """Record a recipient's answer; the first answer wins, later ones are logged only."""
-    if answer not in Delivery.Answer.values:
-        raise InvalidAlert(f"answer must be one of {', '.join(Delivery.Answer.values)}")
-    now = now or timezone.now()
-    data = {"answer": answer, "ip": remote_addr[:64], "user_agent": user_agent[:200]}
-    with transaction.atomic():
-        recorded = Delivery.objects.filter(pk=delivery.pk, answer="").update(
-            answer=answer, state=State.ACKNOWLEDGED, acknowledged_at=now, next_attempt_at=None
-        )
-        label = Delivery.Answer(answer).label
-        AlertEvent.objects.create(
-            alert_id=delivery.alert_id,
-            delivery=delivery,
-            kind=AlertEvent.Kind.ACKNOWLEDGED if recorded else AlertEvent.Kind.ANSWERED_AGAIN,
-            message=f"{delivery.contact_name}: {label}"
-            + ("" if recorded else " (an earlier answer stands)"),
-            data={**data, "from": delivery.state} if recorded else data,
-        )
-    delivery.refresh_from_db()
-    return AckResult(delivery=delivery, recorded=bool(recorded), answer=answer)
 
 
 def delivery_retry(

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -36,11 +37,14 @@ from modules.sos.views_contacts import (  # noqa: F401 - routed from urls.py
     method_toggle,
 )
 from modules.sos.wake import wake
+from portal.login_limits import client_ip
 from portal.roles import is_operator, operator_required, viewer_required
 
 State = Delivery.State
 DELIVERY_ROWS = 500
 EVENT_ROWS = 100
+ACK_RATE_LIMIT = 30  # answers per client address per window on the public ack page
+ACK_RATE_WINDOW_S = 60
 
 
 def _stat(label: str, value: int, tone: str) -> dict[str, Any]:
@@ -220,6 +224,18 @@ def delivery_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("sos:alert", pk=delivery.alert_id)
 
 
+def _ack_throttled(request: HttpRequest) -> bool:
+    """Count an answer from this client address; True past ACK_RATE_LIMIT in the window."""
+    key = f"sos-ack:ip:{client_ip(request)}"
+    cache.add(key, 0, ACK_RATE_WINDOW_S)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, ACK_RATE_WINDOW_S)
+        count = 1
+    return count > ACK_RATE_LIMIT
+
+
 # Public: no login. The signed token is the credential (a forger cannot know it), so the form
 # also works from a mail client's preview or a chat app's browser without a CSRF cookie.
 @csrf_exempt
@@ -230,12 +246,27 @@ def ack(request: HttpRequest, token: str) -> HttpResponse:
         expired = exc.details.get("expired", False)
         return render(request, "sos/ack_invalid.html", {"expired": expired}, status=400)
     result = None
+    # A first answer is never throttled: a whole building may answer through one NAT address.
+    if request.method == "POST" and _ack_throttled(request) and delivery.answer:
+        response = render(
+            request,
+            "sos/ack_invalid.html",
+            {
+                "title": "Please wait a moment",
+                "message": "Too many answers from your network in a short time; your first "
+                "answer was recorded. Try again in a minute.",
+            },
+            status=429,
+        )
+        response["Retry-After"] = str(ACK_RATE_WINDOW_S)
+        response["Cache-Control"] = "no-store"
+        return response
     if request.method == "POST":
         try:
             result = services.delivery_acknowledge(
                 delivery=delivery,
                 answer=request.POST.get("answer", ""),
-                remote_addr=request.META.get("REMOTE_ADDR", ""),
+                remote_addr=client_ip(request),
                 user_agent=request.headers.get("User-Agent", ""),
             )
         except SosError as exc:

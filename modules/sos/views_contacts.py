@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, ProtectedError
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -19,6 +20,12 @@ from portal.roles import is_operator, operator_required, viewer_required
 
 def _denied(request: HttpRequest) -> HttpResponse:
     return render(request, "errors/403.html", status=403)
+
+
+def _field(form: Form, exc: SosError) -> str | None:
+    """The form field an error is about, when the form has it (else a form-wide error)."""
+    field = exc.details.get("field")
+    return field if field in form.fields else None
 
 
 @viewer_required
@@ -46,7 +53,7 @@ def contacts(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Contact {contact.name} added.")
                 return redirect("sos:contact", pk=contact.pk)
-    query = request.GET.get("q", "").strip()
+    query = request.GET.get("q", "").replace("\x00", "").strip()  # PostgreSQL refuses NUL
     queryset = Contact.objects.prefetch_related("methods", "groups")
     if query:
         queryset = queryset.filter(name__icontains=query)
@@ -103,10 +110,20 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if not is_operator(request.user):
             return _denied(request)
         if "save" in request.POST and form.is_valid():
-            form.save()
-            contact.groups.set(form.cleaned_data["groups"])
-            messages.success(request, "Contact saved.")
-            return redirect("sos:contact", pk=pk)
+            data = form.cleaned_data
+            try:
+                services.contact_update(
+                    contact=contact,
+                    name=data["name"],
+                    notes=data["notes"],
+                    is_active=data["is_active"],
+                    groups=list(data["groups"]),
+                )
+            except SosError as exc:
+                form.add_error(_field(form, exc), exc.message)
+            else:
+                messages.success(request, "Contact saved.")
+                return redirect("sos:contact", pk=pk)
         if "add_method" in request.POST and method_form.is_valid():
             try:
                 services.contact_method_add(
@@ -179,13 +196,17 @@ def groups(request: HttpRequest) -> HttpResponse:
         if not is_operator(request.user):
             return _denied(request)
         if form.is_valid():
-            group = services.group_create(
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                members=form.cleaned_data["members"],
-            )
-            messages.success(request, f"Group {group.name} created.")
-            return redirect("sos:group", pk=group.pk)
+            try:
+                group = services.group_create(
+                    name=form.cleaned_data["name"],
+                    description=form.cleaned_data["description"],
+                    members=form.cleaned_data["members"],
+                )
+            except SosError as exc:
+                form.add_error(_field(form, exc), exc.message)
+            else:
+                messages.success(request, f"Group {group.name} created.")
+                return redirect("sos:group", pk=group.pk)
     all_groups = Group.objects.annotate(n_members=Count("members"))
     return render(request, "sos/groups.html", {"groups": all_groups, "form": form})
 
@@ -198,9 +219,19 @@ def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if not is_operator(request.user):
             return _denied(request)
         if form.is_valid():
-            form.save()
-            messages.success(request, "Group saved.")
-            return redirect("sos:group", pk=pk)
+            data = form.cleaned_data
+            try:
+                services.group_update(
+                    group=group,
+                    name=data["name"],
+                    description=data["description"],
+                    members=data["members"],
+                )
+            except SosError as exc:
+                form.add_error(_field(form, exc), exc.message)
+            else:
+                messages.success(request, "Group saved.")
+                return redirect("sos:group", pk=pk)
     members = group.members.prefetch_related("methods")
     return render(
         request,

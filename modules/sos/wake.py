@@ -1,9 +1,10 @@
 """Wake the dispatcher after a commit: a thread in this process, a Zappa async task, or nothing.
 
-SOS_WAKE=thread (default) lets `make run` deliver with no other process: the thread drains what
-is due, then stays while retries, leases or reminders are scheduled and exits when none are.
-SOS_WAKE=zappa invokes modules.sos.tasks.dispatch asynchronously on Lambda. SOS_WAKE=none leaves
-the rows to `sos_worker` or the scheduled sweep.
+SOS_WAKE=thread (the default off Lambda) lets `make run` deliver with no other process: the
+thread drains what is due, then stays while retries, leases or reminders are scheduled and exits
+when none are. SOS_WAKE=zappa (the default when AWS_LAMBDA_FUNCTION_NAME is set, since Lambda
+freezes threads once the response is returned) invokes modules.sos.tasks.dispatch
+asynchronously. SOS_WAKE=none leaves the rows to `sos_worker` or the scheduled sweep.
 """
 
 from __future__ import annotations

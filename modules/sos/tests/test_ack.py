@@ -123,3 +123,65 @@ def test_acknowledging_stops_a_pending_reminder_from_going_out(delivery, dispatc
     assert len(mail.outbox) == 1
     alert.refresh_from_db()
     assert alert.next_reminder_at is None
+
+
+def test_repeated_answers_are_logged_only_up_to_a_cap(delivery):
+    path = link_in_email()
+    Client().post(path, {"answer": "received"})
+    for i in range(services.MAX_REPEAT_ANSWERS + 5):
+        response = Client(REMOTE_ADDR=f"192.0.2.{i + 1}").post(path, {"answer": "need_help"})
+        assert response.status_code == 200
+    repeats = AlertEvent.objects.filter(kind="answered_again").count()
+    assert repeats == services.MAX_REPEAT_ANSWERS
+    delivery.refresh_from_db()
+    assert delivery.answer == "received"
+
+
+def test_answers_from_one_address_are_throttled(delivery, monkeypatch):
+    from modules.sos import views
+
+    monkeypatch.setattr(views, "ACK_RATE_LIMIT", 3)
+    path = link_in_email()
+    client = Client(REMOTE_ADDR="198.51.100.7")
+    statuses = [client.post(path, {"answer": "safe"}).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    refused = client.post(path, {"answer": "safe"})
+    assert "Too many answers" in refused.content.decode()
+    assert refused["Retry-After"]
+    assert Client(REMOTE_ADDR="198.51.100.8").post(path, {"answer": "safe"}).status_code == 200
+    assert AlertEvent.objects.filter(kind__in=["acknowledged", "answered_again"]).count() == 4
+
+
+def test_a_first_answer_goes_through_even_from_a_throttled_address(
+    delivery, make_contact, dispatch, monkeypatch
+):
+    # Everyone in one building may answer through one NAT address: first answers always count.
+    from modules.sos import views
+
+    monkeypatch.setattr(views, "ACK_RATE_LIMIT", 1)
+    client = Client(REMOTE_ADDR="198.51.100.7")
+    for _ in range(3):
+        client.post(link_in_email(), {"answer": "safe"})
+    make_contact("Bob", email="bob@example.com", groups=["late"])
+    alert = services.alert_raise(message="Fire", groups=["late"])
+    dispatch()
+    other = alert.deliveries.get()
+    response = client.post(f"/sos/ack/{ack_token(other.pk)}/", {"answer": "need_help"})
+    assert response.status_code == 200
+    other.refresh_from_db()
+    assert other.answer == "need_help"
+
+
+def test_behind_a_proxy_answers_are_throttled_per_client_not_per_proxy(
+    delivery, monkeypatch, settings
+):
+    from modules.sos import views
+
+    settings.NUM_PROXIES = 1
+    monkeypatch.setattr(views, "ACK_RATE_LIMIT", 2)
+    path = link_in_email()
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    for _ in range(3):
+        Client(HTTP_X_FORWARDED_FOR="198.51.100.7", **proxy).post(path, {"answer": "safe"})
+    other = Client(HTTP_X_FORWARDED_FOR="198.51.100.8", **proxy).post(path, {"answer": "safe"})
+    assert other.status_code == 200

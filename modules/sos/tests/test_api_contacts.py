@@ -176,3 +176,23 @@ def test_viewers_cannot_change_contacts(viewer_api, db):
     assert (
         viewer_api.post("/api/sos/contacts/import/", {"csv": CSV}, format="json").status_code == 403
     )
+
+
+def test_apprise_urls_are_judged_as_apprise_reads_them(operator_api, operator, db, settings):
+    operator.is_staff = True
+    operator.save()
+    settings.EGRESS_ALLOWED_NETWORKS = []
+    contact = Contact.objects.create(name="Chat")
+
+    def add(address: str):
+        body = {"contact": contact.pk, "kind": "apprise", "address": address}
+        return operator_api.post("/api/sos/contact-methods/", body, format="json")
+
+    private_ntfy = add("ntfy://localhost/alerts")
+    assert private_ntfy.status_code == 400
+    assert private_ntfy.json()["error"]["code"] == "target_forbidden"
+    unknown = add("mailto://user:secret@example.com")
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "invalid_address"
+    assert add("ntfy://alerts").status_code == 201
+    assert list(ContactMethod.objects.values_list("address", flat=True)) == ["ntfy://alerts"]

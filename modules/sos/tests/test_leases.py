@@ -140,10 +140,9 @@ def test_two_workers_claiming_at_once_get_disjoint_rows():
         return mine
 
     first, second = _in_threads(2, claim_all)
-    assert len(first) + len(second) == 120
+    # Correctness, not fairness: one worker may well take every row.
     assert not set(first) & set(second)
-    assert first
-    assert second
+    assert sorted(first + second) == sorted(Delivery.objects.values_list("id", flat=True))
     assert Delivery.objects.filter(state="sending").count() == 120
 
 
