@@ -34,3 +34,8 @@ def run_monitors(event: dict[str, Any] | None = None, context: Any = None) -> di
 def sos_sweep(event: dict[str, Any] | None = None, context: Any = None) -> dict[str, Any]:
     """Every minute: send what is due (lost wake-ups, retries, reminders)."""
     return _run("sos", "sos_sweep")
+
+
+def prune(event: dict[str, Any] | None = None, context: Any = None) -> dict[str, Any]:
+    """Daily: delete probe results and stored face photos older than their retention."""
+    return {"results": [_run("netprobe", "netprobe_prune"), _run("faces", "faces_prune")]}

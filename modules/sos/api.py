@@ -32,6 +32,7 @@ from modules.sos.models import (
     new_secret,
 )
 from modules.sos.serializers import (
+    CREATED_METHOD_IDS,
     AlertCreateSerializer,
     AlertDetailSerializer,
     AlertEventSerializer,
@@ -146,7 +147,7 @@ class ContactViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: ContactSerializer) -> None:
         data = dict(serializer.validated_data)
-        serializer.instance = call(
+        contact = call(
             services.contact_create,
             name=data["name"],
             notes=data.get("notes", ""),
@@ -155,17 +156,23 @@ class ContactViewSet(viewsets.ModelViewSet):
             groups=data.get("groups", []),
             allow_apprise=self.request.user.is_staff,
         )
+        serializer.context[CREATED_METHOD_IDS] = set(contact.methods.values_list("id", flat=True))
+        serializer.instance = contact
 
     def perform_update(self, serializer: ContactSerializer) -> None:
         data = serializer.validated_data
         changes = {f: data[f] for f in ("name", "notes", "is_active", "groups") if f in data}
-        serializer.instance = call(
+        before = set(serializer.instance.methods.values_list("id", flat=True))
+        contact = call(
             services.contact_update,
             contact=serializer.instance,
             methods=data.get("methods_to_add", []),
             allow_apprise=self.request.user.is_staff,
             **changes,
         )
+        after = set(contact.methods.values_list("id", flat=True))
+        serializer.context[CREATED_METHOD_IDS] = after - before
+        serializer.instance = contact
 
     @extend_schema(request=CsvImportSerializer, responses=ImportReportSerializer)
     @action(detail=False, methods=["post"], url_path="import", url_name="import-csv")

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 def new_secret() -> str:
@@ -186,6 +187,14 @@ class Alert(models.Model):
         )
 
 
+class DeliveryQuerySet(models.QuerySet["Delivery"]):
+    def update(self, **kwargs: Any) -> int:
+        # Every state change is a QuerySet.update() (claims, outcomes, acks, cancels,
+        # reminders), which bypasses auto_now: stamp updated_at here so none can forget it.
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+
 class Delivery(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -228,6 +237,8 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Failed or cancelled.")
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         ordering = ["alert_id", "contact_name", "kind", "id"]

@@ -78,6 +78,32 @@ class ContactMethodCreatedSerializer(ContactMethodSerializer):
         return data
 
 
+# Context key: ids of the contact methods the current request created. Their webhook signing
+# secrets are shown in that one answer, as POST /contact-methods/ does.
+CREATED_METHOD_IDS = "created_method_ids"
+
+
+@extend_schema_serializer(component_name="SosContactMethodOfContact")
+class ContactMethodOfContactSerializer(ContactMethodSerializer):
+    secret = serializers.CharField(
+        read_only=True,
+        required=False,
+        help_text="Signing secret of a webhook, only in the answer that created it (operators).",
+    )
+
+    class Meta(ContactMethodSerializer.Meta):
+        fields = [*ContactMethodSerializer.Meta.fields, "secret"]
+
+    def to_representation(self, instance: ContactMethod) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        created = self.context.get(CREATED_METHOD_IDS, ())
+        if not (
+            instance.kind == Kind.WEBHOOK and instance.pk in created and _is_operator(self.context)
+        ):
+            data.pop("secret", None)
+        return data
+
+
 @extend_schema_serializer(component_name="SosNewMethod")
 class NewMethodSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Kind.choices)
@@ -87,7 +113,7 @@ class NewMethodSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="SosContact")
 class ContactSerializer(serializers.ModelSerializer):
-    methods = ContactMethodSerializer(many=True, read_only=True)
+    methods = ContactMethodOfContactSerializer(many=True, read_only=True)
     new_methods = NewMethodSerializer(
         many=True, write_only=True, required=False, source="methods_to_add"
     )

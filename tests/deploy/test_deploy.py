@@ -124,13 +124,14 @@ def test_zappa_status_shows_the_function(deployment: Deployment) -> None:
     assert status["Lambda Memory Size"] == stage_settings(STAGE)["memory_size"]
 
 
-def test_it_schedules_the_monitors_and_the_sweep_every_minute(deployment: Deployment) -> None:
+def test_it_schedules_the_monitors_the_sweep_and_the_daily_prune(deployment: Deployment) -> None:
     events = deployment.moto.client("events")
     rules = events.list_rules(NamePrefix=FUNCTION)["Rules"]
     schedules = {rule["Name"].rsplit("-", 1)[-1]: rule["ScheduleExpression"] for rule in rules}
     assert schedules == {
         "portal.lambda_tasks.run_monitors": "rate(1 minute)",
         "portal.lambda_tasks.sos_sweep": "rate(1 minute)",
+        "portal.lambda_tasks.prune": "cron(17 3 * * ? *)",
     }  # and no keep-warm rule: the two schedules keep an instance warm already
     function_arn = deployment.moto.client("lambda").get_function(FunctionName=FUNCTION)[
         "Configuration"

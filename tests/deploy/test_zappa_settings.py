@@ -74,11 +74,12 @@ def test_statics_and_media_live_on_s3(stage: str) -> None:
     assert env["CACHE_URL"].startswith(("db://", "redis://", "rediss://"))
 
 
-def test_the_events_run_every_minute() -> None:
+def test_the_monitors_and_the_sweep_run_every_minute_and_pruning_daily() -> None:
     events = {e["function"]: e["expression"] for e in stage_settings("dev")["events"]}
     assert events == {
         "portal.lambda_tasks.run_monitors": "rate(1 minute)",
         "portal.lambda_tasks.sos_sweep": "rate(1 minute)",
+        "portal.lambda_tasks.prune": "cron(17 3 * * ? *)",
     }
 
 

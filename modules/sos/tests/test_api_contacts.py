@@ -84,6 +84,39 @@ def test_a_new_webhook_method_shows_its_signing_secret_once(operator_api, db):
     assert rotated["secret"] != created["secret"]
 
 
+def test_webhooks_created_with_a_contact_show_their_signing_secret_once(operator_api, db):
+    created = operator_api.post(
+        "/api/sos/contacts/",
+        {
+            "name": "Bot",
+            "new_methods": [
+                {"kind": "webhook", "address": "http://127.0.0.1:8080/a"},
+                {"kind": "email", "address": "bot@example.com"},
+            ],
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    methods = {m["kind"]: m for m in created.json()["methods"]}
+    hook = ContactMethod.objects.get(kind="webhook")
+    assert methods["webhook"]["secret"] == hook.secret
+    assert "secret" not in methods["email"]  # only webhooks sign with it
+
+    contact = created.json()["id"]
+    again = operator_api.get(f"/api/sos/contacts/{contact}/").content.decode()
+    assert hook.secret not in again
+    updated = operator_api.patch(
+        f"/api/sos/contacts/{contact}/",
+        {"new_methods": [{"kind": "webhook", "address": "http://127.0.0.1:8080/b"}]},
+        format="json",
+    ).json()
+    secrets = {m["address"]: m.get("secret") for m in updated["methods"] if m["kind"] == "webhook"}
+    assert secrets == {
+        "http://127.0.0.1:8080/a": None,  # shown when it was created, not again
+        "http://127.0.0.1:8080/b": ContactMethod.objects.get(address__endswith="/b").secret,
+    }
+
+
 def test_only_admins_configure_apprise_methods(operator_api, operator, db):
     contact = Contact.objects.create(name="Chat")
     body = {"contact": contact.pk, "kind": "apprise", "address": "json://127.0.0.1:8080/x"}
