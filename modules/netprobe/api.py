@@ -37,6 +37,7 @@ from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.serializers import (
     BatchRequestSerializer,
     BatchResultSerializer,
+    MonitorFilterSerializer,
     MonitorHistorySerializer,
     MonitorSerializer,
     ProbeFilterSerializer,
@@ -183,10 +184,8 @@ class BatchView(APIView):
 @extend_schema_view(
     list=extend_schema(
         summary="Monitors",
-        parameters=[
-            OpenApiParameter("state", str, enum=[s.value for s in Monitor.State]),
-            OpenApiParameter("kind", str),
-        ],
+        parameters=[MonitorFilterSerializer],
+        responses={200: MonitorSerializer(many=True), 400: BAD_REQUEST},
     ),
     create=extend_schema(responses={201: MonitorSerializer, 400: BAD_REQUEST}),
     update=extend_schema(responses={200: MonitorSerializer, 400: BAD_REQUEST}),
@@ -199,11 +198,11 @@ class MonitorViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Monitor]:
         queryset = Monitor.objects.select_related("last_result")
-        if state := self.request.query_params.get("state"):
-            queryset = queryset.filter(state=state)
-        if kind := self.request.query_params.get("kind"):
-            queryset = queryset.filter(kind=kind)
-        return queryset
+        if self.action != "list":
+            return queryset
+        form = MonitorFilterSerializer(data=self.request.query_params)
+        form.is_valid(raise_exception=True)
+        return queryset.filter(**{k: v for k, v in form.validated_data.items() if v})
 
     def perform_create(self, serializer: MonitorSerializer) -> None:
         with monitor_errors():

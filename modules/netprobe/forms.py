@@ -47,8 +47,10 @@ KIND_FIELDS: dict[str, tuple[OptionField, ...]] = {
         OptionField(
             "expect_status", "Accepted status", default="200-399", help="e.g. 200, 2xx, 301-308"
         ),
-        OptionField("keyword", "Body contains", help="a keyword the body must contain"),
-        OptionField("regex", "Body matches (regex)"),
+        OptionField(
+            "keyword", "Body contains", help="a keyword the first 64 KiB of the body must contain"
+        ),
+        OptionField("regex", "Body matches (regex)", help="searched in the first 64 KiB"),
         OptionField("body_excerpt_bytes", "Body excerpt (bytes)", "number", default=2048, step="1"),
         _timeout(5),
         _IP,

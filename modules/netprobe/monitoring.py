@@ -7,7 +7,9 @@ info alert. Every transition is a row, written before the alert is attempted; an
 recorded on it, never lost.
 
 Runs are claimed with a conditional UPDATE of next_run_at, so two overlapping runners (Zappa's
-schedule and a Kubernetes CronJob, or two ticks of either) never run one monitor twice.
+schedule and a Kubernetes CronJob, or two ticks of either) never run one monitor twice. Each
+monitor's result is stored and recorded on its own: a monitor deleted while its probe ran, or a
+database error on one, never loses the others' results.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -143,6 +145,8 @@ class RunSummary:
     transitions: list[str] = field(default_factory=list)
     alerts: int = 0
     alert_errors: int = 0
+    deleted: int = 0  # monitors deleted while their probe ran: the result is kept, unattached
+    errors: int = 0  # monitors whose result could not be stored or recorded (logged)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,6 +160,10 @@ class RunSummary:
             text += "; " + "; ".join(self.transitions)
         if self.alerts or self.alert_errors:
             text += f"; {self.alerts} SOS alert(s), {self.alert_errors} alert error(s)"
+        if self.deleted:
+            text += f"; {self.deleted} deleted while running"
+        if self.errors:
+            text += f"; {self.errors} not recorded (see the log)"
         return text
 
 
@@ -192,14 +200,20 @@ def monitor_run_due(*, now: datetime | None = None, limit: int | None = None) ->
             # reports them, so the monitor goes down instead of silently stopping.
             specs.append(ProbeSpec(monitor.kind, monitor.target, dict(monitor.options)))
     results = run_many(specs)
-    rows = ProbeResult.objects.bulk_create(
-        [build_row(r, s, monitor=m) for r, s, m in zip(results, specs, monitors, strict=True)]
-    )
-    for monitor, row in zip(monitors, rows, strict=True):
+    for monitor, result, spec in zip(monitors, results, specs, strict=True):
         summary.ran += 1
-        summary.ok += row.ok
-        summary.failed += not row.ok
-        change = monitor_record(monitor=monitor, result=row, now=now)
+        summary.ok += result.ok
+        summary.failed += not result.ok
+        try:
+            row = _store(build_row(result, spec, monitor=monitor))
+            if row.monitor_id is None:
+                summary.deleted += 1
+                continue
+            change = monitor_record(monitor=monitor, result=row, now=now)
+        except DatabaseError:
+            logger.exception("NetProbe monitor %s: its result could not be recorded", monitor.pk)
+            summary.errors += 1
+            continue
         if change is not None:
             summary.transitions.append(f"{monitor.name}: {change.from_state} -> {change.to_state}")
             summary.alerts += change.alert_id is not None
@@ -207,13 +221,28 @@ def monitor_run_due(*, now: datetime | None = None, limit: int | None = None) ->
     return summary
 
 
+def _store(row: ProbeResult) -> ProbeResult:
+    """Insert a monitor's result; unattached if the monitor was deleted while its probe ran.
+
+    The monitor row is locked until the insert commits, so a delete cannot slip in between
+    and leave the result pointing at nothing (its SET_NULL then covers this row too)."""
+    with transaction.atomic():
+        if not Monitor.objects.select_for_update().filter(pk=row.monitor_id).exists():
+            row.monitor = None
+        row.save(force_insert=True)
+    return row
+
+
 def monitor_record(
     *, monitor: Monitor, result: ProbeResult, now: datetime | None = None
 ) -> MonitorTransition | None:
-    """Apply one result to the state machine; returns the transition it caused, if any."""
+    """Apply one result to the state machine; returns the transition it caused, if any
+    (None too when the monitor has been deleted meanwhile)."""
     now = now or timezone.now()
     with transaction.atomic():
-        current = Monitor.objects.select_for_update().get(pk=monitor.pk)
+        current = Monitor.objects.select_for_update().filter(pk=monitor.pk).first()
+        if current is None:  # deleted meanwhile: nothing left to record on
+            return None
         if result.ok:
             current.consecutive_successes += 1
             current.consecutive_failures = 0

@@ -129,22 +129,37 @@ def response_ms(result: EngineResult) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def storable(value: Any) -> Any:
+    """`value` with every NUL character replaced by U+FFFD.
+
+    What a server sends (a body excerpt, a header, a TXT record, a certificate name, an error
+    line) may hold NUL, which PostgreSQL refuses in text and JSON: the row would not be stored.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def build_row(
     result: EngineResult, spec: ProbeSpec, *, user: Any = None, monitor: Monitor | None = None
 ) -> ProbeResult:
     return ProbeResult(
         kind=result.kind,
-        target=result.target,
+        target=storable(result.target),
         status=result.status,
         error_code=result.error.code if result.error else "",
-        error_message=result.error.message if result.error else "",
+        error_message=storable(result.error.message) if result.error else "",
         started_at=result.started_at,
         duration_ms=result.duration_ms,
         response_ms=response_ms(result),
         resolved=result.resolved.to_dict(),
         ip_version=result.ip_version,
-        options=spec.options,
-        result=result.result,
+        options=storable(spec.options),
+        result=storable(result.result),
         created_by=user if user is not None and getattr(user, "is_authenticated", False) else None,
         monitor=monitor,
     )

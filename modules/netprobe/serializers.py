@@ -15,6 +15,19 @@ from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.runner import ProbeSpec, probe_validate
 
 SPEC_KEYS = ("kind", "target")
+MAX_ID = 2**63 - 1  # the largest bigint: SQLite overflows past it, PostgreSQL refuses it
+
+
+class IdField(serializers.IntegerField):
+    """A row id from a query string: ASCII digits only, at most MAX_ID."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and not (data.isascii() and data.isdecimal()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 def field_errors(exc: ProbeOptionsError, *, nest_options: bool = False) -> dict[str, Any]:
@@ -91,8 +104,12 @@ class ProbeRequestSerializer(serializers.Serializer):
         required=False,
         help_text='http: accepted codes, e.g. ["200", "301-308", "2xx"]; default 200-399',
     )
-    keyword = serializers.CharField(required=False, help_text="http: must occur in the body")
-    regex = serializers.CharField(required=False, help_text="http: must match the body")
+    keyword = serializers.CharField(
+        required=False, help_text="http: must occur in the first 64 KiB of the body"
+    )
+    regex = serializers.CharField(
+        required=False, help_text="http: must match in the first 64 KiB of the body"
+    )
     body_excerpt_bytes = serializers.IntegerField(required=False, help_text="http")
     starttls = serializers.ChoiceField(
         choices=["smtp", "imap", "pop3"], required=False, help_text="tls"
@@ -169,7 +186,12 @@ class ProbeFilterSerializer(serializers.Serializer):
     search = serializers.CharField(required=False, help_text="part of the target")
     since = serializers.DateTimeField(required=False, help_text="started at or after (ISO 8601)")
     until = serializers.DateTimeField(required=False, help_text="started before (ISO 8601)")
-    monitor = serializers.IntegerField(required=False, min_value=1)
+    monitor = IdField(required=False, help_text="the monitor's id")
+
+
+class MonitorFilterSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=Monitor.State.choices, required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=Kind.choices, required=False, allow_blank=True)
 
 
 class BatchRequestSerializer(serializers.Serializer):

@@ -7,7 +7,7 @@ with 403. Views are thin: they call the same services as the API and the CLI.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -172,13 +172,20 @@ def history(request: HttpRequest) -> HttpResponse:
         queryset = queryset.filter(kind=f["kind"])
     if f["status"] in Status.values:
         queryset = queryset.filter(status=f["status"])
+    if "\x00" in f["q"]:  # PostgreSQL refuses NUL in a query
+        messages.warning(request, "Target filter ignored: it must not contain NUL characters.")
+        f["q"] = ""
     if f["q"]:
         queryset = queryset.filter(target__icontains=f["q"])
     for key, lookup in (("since", "started_at__gte"), ("until", "started_at__lt")):
-        moment = parse_datetime(f[key]) if f[key] else None
+        moment = _moment(f[key])
+        if moment is None and f[key]:
+            shown = f[key][:40]
+            messages.warning(
+                request, f"{key.title()} filter ignored: not a valid date and time ({shown!r})."
+            )
+            f[key] = ""
         if moment is not None:
-            if timezone.is_naive(moment):
-                moment = timezone.make_aware(moment)
             queryset = queryset.filter(**{lookup: moment})
     page = Paginator(queryset, HISTORY_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -191,6 +198,17 @@ def history(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
     }
     return render(request, "netprobe/history.html", context)
+
+
+def _moment(text: str) -> datetime | None:
+    """An ISO date and time (naive: the current time zone); None when blank or not a real one."""
+    try:
+        moment = parse_datetime(text) if text and "\x00" not in text else None
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        return None
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
 
 
 def _monitor_row(monitor: Monitor, now: Any) -> dict[str, Any]:

@@ -90,6 +90,8 @@ def validate(
         errors["target"] = "is required"
     elif len(target) > 2048:
         errors["target"] = "must be at most 2048 characters"
+    elif any(ord(c) < 32 or c == "\x7f" for c in target):
+        errors["target"] = "must not contain control characters"
     parsed = None
     try:
         parsed = parse_options(kind, options, limits)

@@ -28,6 +28,7 @@ from .base import (
     Recorder,
     Resolution,
 )
+from .deadline import Deadline
 from .netutil import Failure, classify_os_error
 from .options import OptionReader, ascii_host, is_ip, resolver_address
 
@@ -89,18 +90,17 @@ def run(target: str, options: DnsOptions, ctx: ProbeContext) -> ProbeResult:
 
     query = dns.message.make_query(qname, options.record_type, want_dnssec=options.dnssec)
     query.flags |= dns.flags.AD  # RFC 6840: ask a validating resolver to report AD
-    deadline = time.monotonic() + options.timeout
+    deadline = Deadline(options.timeout)
     failure: Failure = ("dns", "no resolver answered")
     for ip, port in servers:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if not deadline.fits(0):
             break
         rec.resolution = Resolution(rec.resolution.addresses, ip)
         rec.ip_version = ipaddress.ip_address(ip).version
         base["resolver"] = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
         t0 = time.perf_counter()
         try:
-            response, transport = _query(query, ip, port, options.transport, remaining)
+            response, transport = _query(query, ip, port, options.transport, deadline)
         except dns.exception.Timeout:
             failure = ("timeout", f"resolver {base['resolver']} did not answer in time")
             continue
@@ -135,12 +135,19 @@ def _servers(options: DnsOptions, ctx: ProbeContext) -> list[tuple[str, int]]:
 
 
 def _query(
-    query: dns.message.Message, ip: str, port: int, transport: Transport, timeout: float
+    query: dns.message.Message, ip: str, port: int, transport: Transport, deadline: Deadline
 ) -> tuple[dns.message.Message, Transport]:
-    if transport == "tcp":
-        return dns.query.tcp(query, ip, timeout=timeout, port=port), "tcp"
-    response, used_tcp = dns.query.udp_with_fallback(query, ip, timeout=timeout, port=port)
-    return response, "tcp" if used_tcp else "udp"
+    """One query; a truncated UDP answer is asked again over TCP, with the time left only
+    (dnspython's udp_with_fallback gives each transport the whole timeout)."""
+    if transport == "udp":
+        try:
+            udp = dns.query.udp(
+                query, ip, timeout=deadline.remaining(), port=port, raise_on_truncation=True
+            )
+            return udp, "udp"
+        except dns.message.Truncated:
+            pass
+    return dns.query.tcp(query, ip, timeout=deadline.remaining(), port=port), "tcp"
 
 
 def _answered(

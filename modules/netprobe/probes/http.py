@@ -23,7 +23,15 @@ from .base import (
     Recorder,
     ms,
 )
-from .httpcheck import DEFAULT_ACCEPTED, StatusRange, decode_body, evaluate, parse_status_ranges
+from .deadline import Deadline, DeadlineSocket
+from .httpcheck import (
+    DEFAULT_ACCEPTED,
+    MATCH_BYTES,
+    StatusRange,
+    decode_body,
+    evaluate,
+    parse_status_ranges,
+)
 from .netutil import classify_os_error, resolve_target
 from .options import OptionReader, ascii_host, family_for
 
@@ -59,8 +67,8 @@ class HttpOptions:
     max_redirects: int = 5
     verify_tls: bool = True
     expect_status: tuple[str, ...] = ()  # "200", "200-299", "2xx"; empty = 200-399
-    keyword: str | None = None
-    regex: str | None = None
+    keyword: str | None = None  # searched in the first MATCH_BYTES (64 KiB) of the body
+    regex: str | None = None  # likewise
     body_excerpt_bytes: int = 2048
     timeout: float = 5.0  # the budget for the whole probe, redirects included
     ip_version: int | None = None
@@ -138,6 +146,7 @@ class Hop:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     body_capped: bool = False
+    body_complete: bool = False  # False when the deadline cut the body short
     tls: dict[str, Any] | None = None
     error: tuple[ErrorCode, str] | None = None
 
@@ -160,7 +169,7 @@ def run(target: str, options: HttpOptions, ctx: ProbeContext) -> ProbeResult:
     url = check_target(target)
     rec = Recorder("http", target)
     accepted = parse_status_ranges(options.expect_status or DEFAULT_ACCEPTED) or []
-    deadline = time.monotonic() + options.timeout
+    deadline = Deadline(options.timeout)
     chain: list[Hop] = []
     while True:
         hop = _fetch(url, options, ctx, deadline, rec if not chain else None)
@@ -179,7 +188,7 @@ def run(target: str, options: HttpOptions, ctx: ProbeContext) -> ProbeResult:
 
 
 def _fetch(
-    url: str, options: HttpOptions, ctx: ProbeContext, deadline: float, rec: Recorder | None
+    url: str, options: HttpOptions, ctx: ProbeContext, deadline: Deadline, rec: Recorder | None
 ) -> Hop:
     hop = Hop(url)
     t_start = time.perf_counter()
@@ -194,7 +203,7 @@ def _exchange(
     hop: Hop,
     options: HttpOptions,
     ctx: ProbeContext,
-    deadline: float,
+    deadline: Deadline,
     rec: Recorder | None,
     t_start: float,
 ) -> None:
@@ -219,23 +228,27 @@ def _exchange(
     sock = conn = None
     try:
         sock, hop.address = ctx.policy.connect(
-            host, port, timeout=_remaining(deadline), resolved=resolved
+            host, port, timeout=deadline.remaining(), resolved=resolved
         )
         if rec is not None:
             rec.use(hop.address)
         t = _phase(hop, "connect_ms", t)
         if https:
             phase = "tls"
-            sock.settimeout(_remaining(deadline))
+            # The handshake is one call, and CPython bounds all its reads by this one timeout.
+            sock.settimeout(deadline.remaining())
             sock = _tls_context(options, ctx).wrap_socket(sock, server_hostname=host)
             hop.tls = {"version": sock.version(), "cipher": (sock.cipher() or ("",))[0]}
             t = _phase(hop, "tls_ms", t)
         phase = "ttfb"
-        conn = PinnedHTTPConnection(host, port, hop.address, _remaining(deadline), sock=sock)
+        conn = PinnedHTTPConnection(host, port, hop.address, deadline.remaining(), sock=sock)
         conn.connect()
-        sock.settimeout(_remaining(deadline))
+        sock.settimeout(deadline.remaining())  # sendall: one timeout for all of it
         conn.request(options.method, _path(parts), headers=_request_headers(host, port, https))
-        response = conn.getresponse()
+        # Read through a file whose every recv gets only the time left: header lines trickled
+        # in just inside a per-read timeout cannot stretch the probe.
+        response = http.client.HTTPResponse(DeadlineSocket(sock, deadline), method=options.method)
+        response.begin()
         t = _phase(hop, "ttfb_ms", t)
         phase = "download"
         hop.status, hop.reason = response.status, response.reason
@@ -244,8 +257,10 @@ def _exchange(
             values = response.headers.get_all(name)
             if values:
                 hop.headers[name] = ", ".join(values)
-        hop.body, hop.body_capped = _read_body(response, sock, ctx.limits, deadline)
-        _phase(hop, "download_ms", t)
+        try:
+            _read_body(response, hop, ctx.limits.max_body_read_bytes)
+        finally:
+            _phase(hop, "download_ms", t)
     except TimeoutError:
         hop.error = ("timeout", f"timed out during {phase}")
     except http.client.HTTPException as exc:
@@ -266,13 +281,6 @@ def _phase(hop: Hop, name: str, t0: float) -> float:
     now = time.perf_counter()
     hop.timings[name] = ms(now - t0)
     return now
-
-
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError
-    return left
 
 
 def _tls_context(options: HttpOptions, ctx: ProbeContext) -> ssl.SSLContext:
@@ -301,22 +309,23 @@ def _request_headers(host: str, port: int, https: bool) -> dict[str, str]:
     }
 
 
-def _read_body(
-    response: http.client.HTTPResponse, sock: Any, limits: Limits, deadline: float
-) -> tuple[bytes, bool]:
-    cap = limits.max_body_read_bytes
+def _read_body(response: http.client.HTTPResponse, hop: Hop, cap: int) -> None:
+    """Read up to `cap` bytes into `hop`; what arrived is kept when the deadline cuts it short.
+
+    read1() returns what one recv brought (read(n) would wait for all n bytes, past the
+    deadline for a body trickled a byte at a time)."""
     chunks: list[bytes] = []
     size = 0
-    # A response that closes the connection (HTTP/1.0, "Connection: close") closes the socket
-    # once its body is read: stop there instead of touching the closed socket.
-    while size <= cap and not response.isclosed():
-        sock.settimeout(_remaining(deadline))
-        chunk = response.read(min(65536, cap + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)[:cap], size > cap
+    try:
+        while size <= cap and not response.isclosed():
+            chunk = response.read1(min(65536, cap + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        hop.body_complete = True
+    finally:
+        hop.body, hop.body_capped = b"".join(chunks)[:cap], size > cap
 
 
 def _finish(
@@ -353,14 +362,27 @@ def _finish(
             body_size=len(final.body),
             body_read_capped=final.body_capped,
             body_excerpt=decode_body(excerpt_bytes, final.headers.get("content-type")),
-            truncated=len(excerpt_bytes) < len(final.body) or final.body_capped,
+            truncated=len(excerpt_bytes) < len(final.body)
+            or final.body_capped
+            or not final.body_complete,
         )
     if last.error:
         return rec.failed(last.error[0], last.error[1], result)
     assert final is not None
-    text = decode_body(final.body, final.headers.get("content-type"))
+    # Only the start of the body is searched: the time a keyword or regex takes on up to the
+    # read cap (1 MiB) of what a server chose to send is not ours to give.
+    checked = final.body[:MATCH_BYTES]
+    text = decode_body(checked, final.headers.get("content-type"))
     regex = re.compile(options.regex) if options.regex else None
-    report, failure = evaluate(final.status or 0, text, accepted, options.keyword, regex)
+    report, failure = evaluate(
+        final.status or 0,
+        text,
+        accepted,
+        options.keyword,
+        regex,
+        checked_bytes=len(checked),
+        partial=len(checked) < len(final.body),
+    )
     result["expectations"] = report
     if failure:
         return rec.failed("http", failure, result)

@@ -9,6 +9,9 @@ from typing import Any
 
 _RANGE = re.compile(r"^(\d{3})(?:-(\d{3}))?$|^([1-5])xx$", re.IGNORECASE)
 DEFAULT_ACCEPTED = ("200-399",)
+# The keyword and the regex are looked for in this much of the body (its start): the rest of
+# what a server sends, up to the read cap, is counted but not searched.
+MATCH_BYTES = 65_536
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,16 @@ def evaluate(
     accepted: list[StatusRange],
     keyword: str | None,
     regex: re.Pattern[str] | None,
+    *,
+    checked_bytes: int | None = None,
+    partial: bool = False,
 ) -> tuple[dict[str, Any], str | None]:
-    """Returns the expectation report and the first failure message (None when all pass)."""
+    """Returns the expectation report and the first failure message (None when all pass).
+
+    `text` is the part of the body searched: `checked_bytes` long, `partial` when the body
+    is longer."""
     report: dict[str, Any] = {}
+    where = f"the first {checked_bytes} bytes of the body" if partial else "the body"
     failures: list[str] = []
     status_ok = any(status in r for r in accepted)
     report["status"] = "pass" if status_ok else "fail"
@@ -74,10 +84,12 @@ def evaluate(
         found = keyword in text
         report["keyword"] = "pass" if found else "fail"
         if not found:
-            failures.append(f"keyword {keyword!r} not found in the body")
+            failures.append(f"keyword {keyword!r} not found in {where}")
     if regex is not None:
         matched = regex.search(text) is not None
         report["regex"] = "pass" if matched else "fail"
         if not matched:
-            failures.append(f"regex {regex.pattern!r} does not match the body")
+            failures.append(f"regex {regex.pattern!r} does not match {where}")
+    if (keyword is not None or regex is not None) and checked_bytes is not None:
+        report["checked_bytes"] = checked_bytes
     return report, failures[0] if failures else None

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
-from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
+from icmplib import ICMPReply, ICMPRequest, ICMPv4Socket, ICMPv6Socket
 from icmplib.exceptions import ICMPLibError, ICMPSocketError, TimeoutExceeded
 from icmplib.utils import unique_identifier
 
@@ -26,6 +26,7 @@ from .base import (
     ProbeResult,
     Recorder,
 )
+from .deadline import Deadline
 from .netutil import resolve_target
 from .options import OptionReader, ascii_host, family_for
 from .stats import Attempt, most_common_error, summarize
@@ -98,14 +99,17 @@ def run(target: str, options: PingOptions, ctx: ProbeContext) -> ProbeResult:
     except IcmpUnsupported as exc:
         return rec.failed("unsupported", str(exc), {"suggestion": "tcp"})
 
-    deadline = time.monotonic() + ctx.limits.max_duration_s
+    budget = Deadline(ctx.limits.max_duration_s)
     attempts: list[Attempt] = []
     with sock:
         ident = unique_identifier()
         for seq in range(options.count):
+            # An echo starts only if it ends inside the budget even when no reply comes.
+            if seq and not budget.fits(options.interval + options.timeout):
+                break
             if seq:
                 time.sleep(options.interval)
-            if time.monotonic() >= deadline:
+            if not budget.fits(options.timeout):
                 break
             attempts.append(_echo(sock, address.address, ident, seq, options.timeout))
 
@@ -119,13 +123,29 @@ def _echo(sock: ICMPSocket, address: str, ident: int, seq: int, timeout: float) 
     request = ICMPRequest(destination=address, id=ident, sequence=seq)
     try:
         sock.send(request)
-        reply = sock.receive(request, timeout)
+        reply = receive_reply(sock, request, Deadline(timeout))
         reply.raise_for_status()
     except TimeoutExceeded:
         return Attempt(seq, None, "timeout", f"no reply within {timeout:g} s")
     except ICMPLibError as exc:
         return Attempt(seq, None, "connect", str(exc) or type(exc).__name__)
     return Attempt(seq, round((reply.time - request.time) * 1000, 3))
+
+
+def receive_reply(sock: ICMPSocket, request: ICMPRequest, deadline: Deadline) -> ICMPReply:
+    """The reply to `request`, waiting at most until the deadline.
+
+    icmplib's receive(request, timeout) restarts its wait after every unrelated packet (a raw
+    socket sees all ICMP traffic), so it can wait up to twice the timeout; here each wait gets
+    only the time left. TimeoutExceeded at the deadline."""
+    while True:
+        try:
+            left = deadline.remaining()
+        except TimeoutError:
+            raise TimeoutExceeded(0) from None
+        reply = sock.receive(None, left)
+        if reply.id == request.id and reply.sequence == request.sequence:
+            return reply
 
 
 PROBE = ProbeKind(name="ping", options=PingOptions, check_target=check_target, run=run)

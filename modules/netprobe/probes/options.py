@@ -13,7 +13,12 @@ from .base import Limits, ProbeOptionsError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")
+# One label, matched on its own: a pattern repeating labels with an optional dot backtracks
+# exponentially on a long dotless name (a redirect's Location is attacker-supplied).
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_MAX_INTEGER_DIGITS = 20  # past this a value is out of any bound; int() refuses > 4300 digits
+NUL_MESSAGE = "must not contain NUL characters"
 
 
 class OptionReader:
@@ -39,7 +44,10 @@ class OptionReader:
         value = self.raw.get(name)
         if value is None:
             return default
-        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            if len(value.strip()) > _MAX_INTEGER_DIGITS:
+                self.error(name, f"must be between {lo} and {hi}")
+                return default
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(name, "must be an integer")
@@ -93,6 +101,9 @@ class OptionReader:
         if not isinstance(value, str):
             self.error(name, "must be a string")
             return None
+        if "\x00" in value:  # PostgreSQL stores no NUL in text or JSON
+            self.error(name, NUL_MESSAGE)
+            return None
         if len(value) > max_length:
             self.error(name, f"must be at most {max_length} characters")
             return None
@@ -109,7 +120,11 @@ class OptionReader:
         if not isinstance(value, list | tuple) or len(value) > max_items:
             self.error(name, f"must be a list of at most {max_items} items")
             return ()
-        return tuple(str(item).strip() for item in value)
+        items = tuple(str(item).strip() for item in value)
+        if any("\x00" in item for item in items):
+            self.error(name, NUL_MESSAGE)
+            return ()
+        return items
 
     def timeout(self, limits: Limits) -> float:
         return self.number("timeout", limits.default_timeout_s, 0.01, limits.max_timeout_s)
@@ -140,7 +155,21 @@ def ascii_host(host: str) -> str | None:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
             return None
-    return host if _HOSTNAME.match(host) else None
+    return host if _valid_name(host) else None
+
+
+def _valid_name(host: str) -> bool:
+    """Labels of 1-63 letters, digits, "_" or "-" (not at either end), at most 253 characters
+    in all; a trailing dot (fully qualified) is allowed."""
+    name = host.removesuffix(".")
+    if not 1 <= len(name) <= 253:
+        return False
+    return all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _is_port(text: str) -> bool:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    return text.isascii() and text.isdecimal() and len(text) <= 5 and 1 <= int(text) <= 65535
 
 
 def valid_host(host: str) -> bool:
@@ -161,7 +190,7 @@ def split_host_port(target: str, port: int | None, default_port: int | None) -> 
     checked = ascii_host(host)
     if checked is None:
         raise ProbeOptionsError({"target": "not a valid host name or IP address"})
-    if port_text and not (port_text.isdigit() and 1 <= int(port_text) <= 65535):
+    if port_text and not _is_port(port_text):
         raise ProbeOptionsError({"target": "port must be between 1 and 65535"})
     chosen = port or (int(port_text) if port_text else None) or default_port
     if not chosen:
@@ -180,7 +209,7 @@ def resolver_address(text: str, reader: OptionReader) -> tuple[str, int] | None:
     if not is_ip(host):
         reader.error("resolver", "must be an IP address, optionally with :port")
         return None
-    if not (port_text.isdigit() and 1 <= int(port_text) <= 65535):
+    if not _is_port(port_text):
         reader.error("resolver", "port must be between 1 and 65535")
         return None
     return host, int(port_text)

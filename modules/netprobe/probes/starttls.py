@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+from .deadline import Deadline, recv
+
 PROTOCOLS = ("smtp", "imap", "pop3")
 DEFAULT_PORTS = {"smtp": 25, "imap": 143, "pop3": 110}
 _MAX_RESPONSE = 64 * 1024
@@ -16,14 +18,17 @@ class StartTlsError(Exception):
 
 
 class _Lines:
-    def __init__(self, sock: socket.socket) -> None:
+    """Lines from the server; every recv and send is given only the time left."""
+
+    def __init__(self, sock: socket.socket, deadline: Deadline) -> None:
         self.sock = sock
+        self.deadline = deadline
         self.buffer = b""
         self.total = 0
 
     def readline(self) -> str:
         while b"\n" not in self.buffer:
-            chunk = self.sock.recv(4096)
+            chunk = recv(self.sock, 4096, self.deadline)
             if not chunk:
                 raise StartTlsError("the server closed the connection")
             self.total += len(chunk)
@@ -34,12 +39,15 @@ class _Lines:
         return line.decode("utf-8", "replace").rstrip("\r")
 
     def send(self, text: str) -> None:
+        self.sock.settimeout(self.deadline.remaining())
         self.sock.sendall(text.encode("ascii") + b"\r\n")
 
 
-def negotiate(sock: socket.socket, protocol: str) -> dict[str, str]:
-    """Run the dialogue on a connected socket; on return the next bytes are the TLS handshake."""
-    lines = _Lines(sock)
+def negotiate(sock: socket.socket, protocol: str, deadline: Deadline) -> dict[str, str]:
+    """Run the dialogue on a connected socket; on return the next bytes are the TLS handshake.
+
+    TimeoutError (an OSError) once the deadline passes."""
+    lines = _Lines(sock, deadline)
     return _DIALOGUES[protocol](lines)
 
 
@@ -47,7 +55,7 @@ def _smtp_response(lines: _Lines) -> tuple[int, list[str]]:
     texts = []
     while True:
         line = lines.readline()
-        if len(line) < 3 or not line[:3].isdigit():
+        if len(line) < 3 or not (line[:3].isascii() and line[:3].isdecimal()):
             raise StartTlsError(f"not an SMTP response: {line[:80]!r}")
         texts.append(line[4:])
         if line[3:4] != "-":

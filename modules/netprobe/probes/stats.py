@@ -54,6 +54,8 @@ def summarize(attempts: Sequence[Attempt], count: int) -> dict[str, Any]:
 
 def most_common_error(attempts: Sequence[Attempt]) -> tuple[ErrorCode, str]:
     failed = [a for a in attempts if a.error_code]
+    if not attempts:  # count >= 1: only the time budget stops the first attempt
+        return "timeout", "nothing sent: one attempt could outlast the time budget"
     if not failed:
         return "connect", "no attempt was sent"
     codes = [a.error_code for a in failed]

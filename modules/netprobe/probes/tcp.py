@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from .base import ErrorCode, Limits, ProbeContext, ProbeKind, ProbeResult, Recorder
+from .deadline import Deadline
 from .netutil import classify_os_error, resolve_target
 from .options import OptionReader, family_for, split_host_port
 from .stats import Attempt, most_common_error, summarize
@@ -18,7 +19,7 @@ class TcpOptions:
     port: int | None = None
     count: int = 4
     interval: float = 0.2
-    timeout: float = 5.0
+    timeout: float = 5.0  # per attempt
     ip_version: int | None = None
 
     @classmethod
@@ -48,12 +49,15 @@ def run(target: str, options: TcpOptions, ctx: ProbeContext) -> ProbeResult:
     address = resolved[0]
     rec.resolved(resolved, address)
 
-    deadline = time.monotonic() + ctx.limits.max_duration_s
+    budget = Deadline(ctx.limits.max_duration_s)
     attempts: list[Attempt] = []
     for seq in range(options.count):
+        # An attempt starts only if it ends inside the budget even when it times out.
+        if seq and not budget.fits(options.interval + options.timeout):
+            break
         if seq:
             time.sleep(options.interval)
-        if time.monotonic() >= deadline:
+        if not budget.fits(options.timeout):
             break
         attempts.append(_connect_once(ctx, host, port, address, seq, options.timeout))
 

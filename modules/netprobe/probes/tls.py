@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 from . import starttls
 from .base import Limits, ProbeContext, ProbeKind, ProbeResult, Recorder, ms
 from .certinfo import describe
+from .deadline import Deadline
 from .netutil import Failure, classify_os_error, resolve_target
 from .options import OptionReader, ascii_host, family_for, split_host_port
 
@@ -67,13 +68,13 @@ class _Failed(Exception):
 def run(target: str, options: TlsOptions, ctx: ProbeContext) -> ProbeResult:
     host, port = check_target(target, options)
     rec = Recorder("tls", target)
+    deadline = Deadline(options.timeout)  # for the whole probe: connect, STARTTLS, handshakes
     resolved, failure = resolve_target(ctx.policy, host, port, family_for(options.ip_version))
     result: dict[str, Any] = {"port": port, "starttls": options.starttls}
     if failure:
         return rec.failed(*failure, result)
     rec.resolved(resolved)
     servername = options.servername or host
-    deadline = time.monotonic() + options.timeout
     verify_error: str | None = None
     timings: dict[str, float] = {}
     try:
@@ -106,7 +107,7 @@ def _handshake(
     servername: str,
     resolved: list[ResolvedAddress],
     options: TlsOptions,
-    deadline: float,
+    deadline: Deadline,
     *,
     verify: bool,
     timings: dict[str, float],
@@ -120,7 +121,7 @@ def _handshake(
     t = time.perf_counter()
     try:
         sock, _ = ctx.policy.connect(
-            host, resolved[0].port, timeout=_remaining(deadline), resolved=resolved
+            host, resolved[0].port, timeout=deadline.remaining(), resolved=resolved
         )
     except OSError as exc:
         raise _Failed(classify_os_error(exc)) from exc
@@ -129,12 +130,12 @@ def _handshake(
         if options.starttls:
             phase = "starttls"
             t = time.perf_counter()
-            sock.settimeout(_remaining(deadline))
-            banner = starttls.negotiate(sock, options.starttls)["banner"]
+            banner = starttls.negotiate(sock, options.starttls, deadline)["banner"]
             timings["starttls_ms"] = ms(time.perf_counter() - t)
         phase = "handshake"
         t = time.perf_counter()
-        sock.settimeout(_remaining(deadline))
+        # The handshake is one call, and CPython bounds all its reads by this one timeout.
+        sock.settimeout(deadline.remaining())
         context = _context(ctx, verify, alpn=not options.starttls)
         # An IP literal as server_hostname sends no SNI but is matched against IP SANs.
         tls = context.wrap_socket(sock, server_hostname=servername)
@@ -162,13 +163,6 @@ def _context(ctx: ProbeContext, verify: bool, *, alpn: bool) -> ssl.SSLContext:
     if alpn:
         context.set_alpn_protocols(ALPN_OFFER)
     return context
-
-
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError
-    return left
 
 
 def _address(sock: ssl.SSLSocket, resolved: list[ResolvedAddress]) -> ResolvedAddress:

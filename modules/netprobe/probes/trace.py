@@ -6,7 +6,6 @@ them), so this kind needs root or CAP_NET_RAW and is `unsupported` elsewhere.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from icmplib.exceptions import ICMPLibError, TimeExceeded, TimeoutExceeded
 from icmplib.utils import unique_identifier
 
 from .base import Limits, ProbeContext, ProbeKind, ProbeResult, Recorder
-from .icmp import IcmpUnsupported, check_target, open_icmp_socket
+from .deadline import Deadline
+from .icmp import IcmpUnsupported, check_target, open_icmp_socket, receive_reply
 from .netutil import resolve_target
 from .options import OptionReader, family_for
 
@@ -86,21 +86,24 @@ def run(target: str, options: TracerouteOptions, ctx: ProbeContext) -> ProbeResu
 def _trace(
     sock: ICMPSocket, address: str, options: TracerouteOptions, limits: Limits
 ) -> tuple[list[dict[str, Any]], bool, str | None]:
-    deadline = time.monotonic() + limits.max_duration_s
+    budget = Deadline(limits.max_duration_s)
     ident = unique_identifier()
     sequence = 0  # unique per request, so a late reply is never taken for a later hop's
     hops: list[dict[str, Any]] = []
     for ttl in range(1, options.max_hops + 1):
-        if time.monotonic() >= deadline:
+        # A request is sent only if it ends inside the budget even when no reply comes.
+        if not budget.fits(options.timeout):
             return hops, False, "deadline"
         hop: dict[str, Any] = {"distance": ttl, "address": None, "name": None, "rtts_ms": []}
         reached = False
         for _ in range(options.count):
+            if not budget.fits(options.timeout):
+                break
             request = ICMPRequest(destination=address, id=ident, sequence=sequence, ttl=ttl)
             sequence = (sequence + 1) & 0xFFFF
             try:
                 sock.send(request)
-                reply = sock.receive(request, options.timeout)
+                reply = receive_reply(sock, request, Deadline(options.timeout))
             except TimeoutExceeded:
                 hop["rtts_ms"].append(None)
                 continue

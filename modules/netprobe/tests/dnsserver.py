@@ -2,7 +2,8 @@
 
 Names: the apex netprobe.test. (SOA NS MX TXT CAA), www (A AAAA), alias (CNAME www),
 _sip._tcp (SRV), secure (A, answered with the AD flag as a validating resolver would),
-big (TXT larger than 512 bytes: truncated over UDP), slow (never answered), and PTR records
+big (TXT larger than 512 bytes: truncated over UDP), slowbig (the same, each answer over UDP
+and TCP sent after DELAY_S), slow (never answered), and PTR records
 for 127.0.0.1 and ::1. Other names in the zone: NXDOMAIN; outside it: REFUSED.
 """
 
@@ -12,6 +13,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from types import TracebackType
 from typing import Self
 
@@ -50,9 +52,12 @@ RECORDS: tuple[tuple[str, int, str, str], ...] = (
         "www.netprobe.test.",
     ),
     *(("big.netprobe.test.", 300, "TXT", f'"record-{i:02d}-{"z" * 60}"') for i in range(12)),
+    *(("slowbig.netprobe.test.", 300, "TXT", f'"record-{i:02d}-{"z" * 60}"') for i in range(12)),
 )
 AUTHENTICATED = dns.name.from_text("secure.netprobe.test.")
 SILENT = dns.name.from_text("slow.netprobe.test.")
+DELAYED = dns.name.from_text("slowbig.netprobe.test.")
+DELAY_S = 0.35
 REVERSE_ZONES = (dns.name.from_text("in-addr.arpa."), dns.name.from_text("ip6.arpa."))
 
 
@@ -85,6 +90,8 @@ class Zone:
         )
         if question.name == SILENT:
             return None
+        if question.name == DELAYED:
+            time.sleep(DELAY_S)
         response = dns.message.make_response(query)
         self._fill(response, question.name, question.rdtype)
         if transport == "udp":

@@ -5,9 +5,12 @@ Paths (GET and HEAD):
   /status/<code>             that status
   /delay/<ms>                200 after <ms> milliseconds (before any byte is sent)
   /slow-body/<ms>            headers at once, half the body, <ms> pause, the rest
+  /slow-headers/<ms>         the status line, then one header line every <ms> ms (12 of them)
+  /trickle-body/<ms>         headers at once, then a 12-byte body one byte every <ms> ms
   /redirect/<n>              302 to /redirect/<n-1>; /redirect/0 answers 200
   /redirect-to?url=U&status=S  S (default 302) with Location U (e.g. http://169.254.169.254/)
   /bytes/<n>                 n bytes of text
+  /padded?pad=N&tail=T       N bytes of "x", then T (a keyword far into the body)
   /text?body=B&type=T        B with Content-Type T (keyword and regex bodies)
   /headers                   a response with HSTS, Cache-Control, ETag ...
 """
@@ -53,6 +56,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, f"delayed {arg} ms".encode())
         elif name == "slow-body" and arg.isdigit():
             self._slow_body(int(arg))
+        elif name == "slow-headers" and arg.isdigit():
+            self._slow_headers(int(arg))
+        elif name == "trickle-body" and arg.isdigit():
+            self._trickle_body(int(arg))
         elif name == "redirect" and arg.isdigit():
             n = int(arg)
             if n == 0:
@@ -64,6 +71,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(status, b"", {"Location": query["url"]})
         elif name == "bytes" and arg.isdigit():
             self._send(200, b"x" * int(arg))
+        elif name == "padded":
+            pad = int(query.get("pad", "0"))
+            self._send(200, b"x" * pad + query.get("tail", "").encode())
         elif name == "text":
             content_type = query.get("type", "text/plain; charset=utf-8")
             self._send(200, query.get("body", "").encode(), {"Content-Type": content_type})
@@ -100,6 +110,28 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         time.sleep(pause_ms / 1000)
         self.wfile.write(body[1000:])
+
+    def _slow_headers(self, pause_ms: int) -> None:
+        # Each line arrives well inside any per-read timeout; only a whole-probe deadline ends it.
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for i in range(12):
+            self.wfile.flush()
+            time.sleep(pause_ms / 1000)
+            self.wfile.write(f"X-Slow-{i}: {i}\r\n".encode())
+        self.wfile.write(b"Content-Length: 2\r\n\r\nok")
+
+    def _trickle_body(self, pause_ms: int) -> None:
+        body = b"trickled...."
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        for i in range(len(body)):
+            self.wfile.write(body[i : i + 1])
+            self.wfile.flush()
+            time.sleep(pause_ms / 1000)
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):

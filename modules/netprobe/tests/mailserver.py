@@ -6,6 +6,7 @@ import socket
 import socketserver
 import ssl
 import threading
+import time
 from types import TracebackType
 from typing import Self
 
@@ -36,6 +37,10 @@ class _Handler(socketserver.StreamRequestHandler):
     def _dialogue(self) -> bool:
         protocol = self.server.protocol
         if protocol == "smtp":
+            for i in range(12 if self.server.greeting_pause else 0):
+                # A greeting trickled line by line: each line comes well inside a read timeout.
+                self._say(f"220-slow greeting line {i}")
+                time.sleep(self.server.greeting_pause)
             self._say("220-mail.netprobe.test ESMTP test server")
             self._say("220 ready")
             while True:
@@ -69,7 +74,9 @@ class _Handler(socketserver.StreamRequestHandler):
 
 
 class StartTlsServer(socketserver.ThreadingTCPServer):
-    """`protocol` is smtp, imap or pop3; TLS with `tls` after the upgrade."""
+    """`protocol` is smtp, imap or pop3; TLS with `tls` after the upgrade.
+
+    `greeting_pause` (smtp) trickles a long greeting, one line every that many seconds."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -81,9 +88,11 @@ class StartTlsServer(socketserver.ThreadingTCPServer):
         *,
         host: str = "127.0.0.1",
         offer_starttls: bool = True,
+        greeting_pause: float = 0.0,
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.protocol, self.tls, self.offer_starttls = protocol, tls, offer_starttls
+        self.greeting_pause = greeting_pause  # smtp: 12 extra greeting lines this far apart
         super().__init__((host, 0), _Handler)
         self._thread: threading.Thread | None = None
 

@@ -5,6 +5,7 @@ Each is a context manager that starts on a free port and stops on exit:
   TestPKI(directory)                   root -> intermediate -> leaf; expired and self-signed leaves
   TcpListener(host)                    accepts and closes connections
   ClosedPort(host)                     a bound port that refuses connections (nothing listens)
+  UnansweredPort(host)                 a port whose connection attempts time out (SYNs dropped)
   LoopbackDNSServer(host)              the netprobe.test zone over UDP and TCP
   StartTlsServer(protocol, tls)        smtp / imap / pop3 up to STARTTLS, then TLS
 """
@@ -29,6 +30,7 @@ __all__ = [
     "StartTlsServer",
     "TcpListener",
     "TestPKI",
+    "UnansweredPort",
 ]
 
 
@@ -99,4 +101,21 @@ class ClosedPort(_Closing):
         self.target = _target(host, self.port)
 
     def stop(self) -> None:
+        self.sock.close()
+
+
+class UnansweredPort(_Closing):
+    """A listener with a full accept queue: the kernel drops further SYNs, so a connection
+    attempt hangs until the client's timeout, like a firewalled host (no RST, no answer)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.sock = _bound(host)
+        self.sock.listen(0)
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self.target = _target(host, self.port)
+        # listen(0) queues one connection; once it is taken the queue is full.
+        self._filler = socket.create_connection((host, self.port), timeout=2)
+
+    def stop(self) -> None:
+        self._filler.close()
         self.sock.close()

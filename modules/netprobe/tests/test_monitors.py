@@ -7,10 +7,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from modules.netprobe import services
+from modules.netprobe import monitoring, services
 from modules.netprobe.history import monitor_series
 from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult
 
@@ -234,6 +234,77 @@ def test_overlapping_runners_do_not_run_a_monitor_twice(http_server):
 
     assert sum(s.ran for s in summaries) == 1
     assert ProbeResult.objects.count() == 1
+
+
+def tcp_monitor(name: str, target: str) -> Monitor:
+    return services.monitor_create(
+        name=name,
+        kind="tcp",
+        target=target,
+        options={"count": 1},
+        interval_s=60,
+        failure_threshold=1,
+        recovery_threshold=1,
+    )
+
+
+# transaction=True: rows are committed as in production, so a foreign key to a deleted monitor
+# fails where it would there (inside a test transaction the check is deferred to a rollback).
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_monitor_during_a_run_loses_no_other_result(monkeypatch, tcp_listener):
+    first, doomed, last = (tcp_monitor(n, tcp_listener.target) for n in ("a", "doomed", "z"))
+    run_probes = monitoring.run_many
+
+    def run_while_an_operator_deletes(specs):
+        results = run_probes(specs)
+        Monitor.objects.get(pk=doomed.pk).delete()  # the probes were in flight
+        return results
+
+    monkeypatch.setattr(monitoring, "run_many", run_while_an_operator_deletes)
+
+    summary = services.monitor_run_due()
+
+    assert (summary.claimed, summary.ran, summary.ok, summary.deleted) == (3, 3, 3, 1)
+    assert sorted(summary.transitions) == ["a: unknown -> up", "z: unknown -> up"]
+    for m in (first, last):
+        m.refresh_from_db()
+        assert m.state == "up"
+        assert m.last_result.monitor_id == m.pk
+    # The deleted monitor's probe was sent: its result stays in history, like its older ones.
+    assert ProbeResult.objects.filter(monitor__isnull=True, target=doomed.target).count() == 1
+    assert ProbeResult.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_monitor_failing_to_record_does_not_lose_the_others(monkeypatch, tcp_listener):
+    first, broken, last = (tcp_monitor(n, tcp_listener.target) for n in ("a", "broken", "z"))
+    record = monitoring.monitor_record
+
+    def record_or_fail(*, monitor, result, now=None):
+        if monitor.pk == broken.pk:
+            raise DatabaseError("the database hiccuped")
+        return record(monitor=monitor, result=result, now=now)
+
+    monkeypatch.setattr(monitoring, "monitor_record", record_or_fail)
+
+    summary = services.monitor_run_due()
+
+    assert (summary.ran, summary.errors) == (3, 1)
+    assert sorted(summary.transitions) == ["a: unknown -> up", "z: unknown -> up"]
+    for m in (first, last):
+        m.refresh_from_db()
+        assert m.state == "up"
+    assert ProbeResult.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_recording_a_result_for_a_deleted_monitor_is_a_no_op():
+    m = monitor()
+    row = make_result(monitor=m, status="failed")
+    Monitor.objects.filter(pk=m.pk).delete()
+
+    assert services.monitor_record(monitor=m, result=row) is None
+    assert not MonitorTransition.objects.exists()
 
 
 @pytest.mark.django_db

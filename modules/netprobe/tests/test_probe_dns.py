@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -126,6 +127,18 @@ def test_it_falls_back_to_tcp_for_a_truncated_udp_answer(dns_server, policy):
     assert result.status == "ok"
     assert result.result["transport"] == "tcp"
     assert len(result.result["answers"]) == 12
+
+
+def test_the_tcp_fallback_gets_only_what_is_left_of_the_timeout(dns_server, policy):
+    # UDP answers "truncated" after 0.35 s, TCP after another 0.35 s: 0.7 s in all.
+    started = time.monotonic()
+    result = query(dns_server, policy, "slowbig.netprobe.test", "TXT", timeout=0.6)
+    elapsed = time.monotonic() - started
+
+    assert ("tcp", "slowbig.netprobe.test.", "TXT") in dns_server.zone.queries
+    assert result.status == "timeout"
+    assert result.error.code == "timeout"
+    assert elapsed < 0.6 + 0.3, f"took {elapsed:.2f} s with a 0.6 s timeout"
 
 
 def test_it_times_out_when_the_resolver_does_not_answer(dns_server, policy):

@@ -54,6 +54,18 @@ def test_it_pings_ipv6_loopback(policy):
     assert result.ip_version == 6
 
 
+@needs_icmp
+def test_it_starts_no_echo_that_could_overrun_the_time_budget(policy):
+    # An echo may wait 0.3 s: none starts later than 0.2 s into the 0.5 s budget.
+    limits = Limits(max_duration_s=0.5)
+    options = {"count": 16, "interval": 0.05, "timeout": 0.3}
+    result = run_probe("ping", "127.0.0.1", options, policy=policy, limits=limits)
+
+    assert result.status == "ok", result.error
+    assert 1 <= result.result["sent"] <= 5
+    assert result.duration_ms < 500 + 100
+
+
 @pytest.mark.skipif(UNPRIVILEGED, reason="this kernel permits unprivileged ICMP sockets")
 def test_it_is_unsupported_where_the_kernel_forbids_unprivileged_icmp(policy):
     limits = Limits(icmp_privilege="unprivileged")
@@ -111,6 +123,19 @@ def test_it_skips_reverse_names_when_asked(policy):
 
     assert result.result["hops"][-1]["name"] is None
     assert len(result.result["hops"][-1]["rtts_ms"]) == 1
+
+
+@needs_raw
+def test_traceroute_sends_no_probe_that_could_overrun_the_time_budget(policy):
+    # One echo may wait 0.5 s, the budget is 0.3 s: nothing fits, so nothing is sent.
+    limits = Limits(max_duration_s=0.3)
+    options = {"timeout": 0.5, "reverse_dns": False}
+    result = run_probe("traceroute", "127.0.0.1", options, policy=policy, limits=limits)
+
+    assert result.status == "failed"
+    assert result.result["stopped"] == "deadline"
+    assert result.result["hops"] == []
+    assert "time budget" in result.error.message
 
 
 def test_it_reports_traceroute_unsupported_without_raw_sockets(policy):

@@ -9,7 +9,7 @@ import pytest
 from modules.netprobe.probes import Limits, ProbeOptionsError, run_probe
 from portal.egress import EgressForbidden, EgressPolicy
 
-from .servers import TcpListener
+from .servers import TcpListener, UnansweredPort
 
 
 def test_it_times_every_connect_and_summarizes_them(policy):
@@ -70,12 +70,36 @@ def test_it_connects_over_ipv6(policy):
 
 def test_it_stops_sending_when_the_time_budget_runs_out(tcp_listener, policy):
     limits = Limits(max_duration_s=0.15)
-    options = {"count": 16, "interval": 0.1}
+    options = {"count": 16, "interval": 0.1, "timeout": 0.04}
     result = run_probe("tcp", tcp_listener.target, options, policy=policy, limits=limits)
 
     assert result.status == "ok"
     assert result.result["count"] == 16
     assert 1 <= result.result["sent"] < 16
+
+
+def test_it_starts_no_attempt_that_could_overrun_the_time_budget(policy):
+    # Attempts time out after 0.4 s; a third would start at ~0.9 s and end past the 1 s budget.
+    limits = Limits(max_duration_s=1.0)
+    options = {"count": 16, "interval": 0.05, "timeout": 0.4}
+    with UnansweredPort() as port:
+        started = time.monotonic()
+        result = run_probe("tcp", port.target, options, policy=policy, limits=limits)
+        elapsed = time.monotonic() - started
+
+    assert result.status == "timeout"
+    assert result.error.code == "timeout"
+    assert result.result["sent"] == 2
+    assert elapsed <= 1.0 + 0.1, f"took {elapsed:.2f} s with a 1 s budget"
+
+
+def test_it_sends_nothing_when_one_attempt_could_outlast_the_budget(tcp_listener, policy):
+    limits = Limits(max_duration_s=0.5)
+    result = run_probe("tcp", tcp_listener.target, {"timeout": 1}, policy=policy, limits=limits)
+
+    assert result.status == "timeout"
+    assert result.result["sent"] == 0
+    assert "time budget" in result.error.message
 
 
 def test_it_sends_nothing_to_a_refused_target():

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from modules.netprobe.probes import ProbeOptionsError, run_probe
+from modules.netprobe.probes import ProbeOptionsError, run_probe, starttls
+from modules.netprobe.probes.deadline import Deadline
 from modules.netprobe.probes.tls import check_target
 from portal.egress import EgressForbidden, EgressPolicy
 
-from .servers import LoopbackHTTPServer, TestPKI
+from .servers import LoopbackHTTPServer, StartTlsServer, TestPKI
 
 
 def probe(server_target: str, policy, pki: TestPKI, **options):
@@ -130,6 +133,28 @@ def test_it_fails_when_the_server_does_not_offer_starttls(smtp_without_starttls,
     assert result.status == "failed"
     assert result.error.code == "tls"
     assert "does not offer STARTTLS" in result.error.message
+
+
+def test_a_trickled_starttls_greeting_cannot_stretch_the_probe(pki, policy):
+    # 12 greeting lines, one every 250 ms: each read is quick, the greeting takes 3 s.
+    with StartTlsServer("smtp", pki.valid.server_context(alpn=()), greeting_pause=0.25) as server:
+        started = time.monotonic()
+        result = probe(server.target, policy, pki, starttls="smtp", timeout=0.6)
+        elapsed = time.monotonic() - started
+
+    assert result.status == "timeout"
+    assert result.error.code == "timeout"
+    assert "starttls" in result.error.message
+    assert elapsed < 0.6 + 0.4, f"took {elapsed:.2f} s with a 0.6 s timeout"
+
+
+def test_a_reply_code_in_other_digits_is_a_starttls_error():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall("\u00b2\u00b2\u00b2 hello\r\n".encode())  # "²²²": isdigit(), not int()
+
+        with pytest.raises(starttls.StartTlsError, match="not an SMTP response"):
+            starttls.negotiate(ours, "smtp", Deadline(1.0))
 
 
 def test_it_fails_with_tls_against_a_plain_text_server(http_server, pki, policy):

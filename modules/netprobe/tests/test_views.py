@@ -227,6 +227,54 @@ def test_history_filters(viewer_client):
     assert shown("until=2000-01-01T00:00") == set()
 
 
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("since=2024-13-01T00:00", "not a valid date and time"),
+        ("until=2024-02-30T00:00", "not a valid date and time"),
+        ("q=alpha%00", "must not contain NUL characters"),
+    ],
+)
+def test_a_bad_history_filter_is_ignored_with_a_message(viewer_client, query, why):
+    make_result(kind="tcp", target="alpha.example:22")
+    make_result(kind="http", target="https://beta.example/")
+
+    response = viewer_client.get(f"/netprobe/history/?{query}")
+
+    assert response.status_code == 200
+    page = html(response)
+    assert "alpha.example" in page
+    assert "beta.example" in page
+    assert why in page
+
+
+@pytest.mark.parametrize("path", ["results", "monitors"])
+def test_huge_ids_in_pages_are_not_found(viewer_client, path):
+    for pk in (2**63 - 1, "99999999999999999999999"):
+        assert viewer_client.get(f"/netprobe/{path}/{pk}/").status_code == 404
+
+
+def test_a_nul_character_in_the_target_comes_back_as_its_error(operator_client, http_server):
+    response = operator_client.post(
+        "/netprobe/run/", {"kind": "http", "target": f"{http_server.url}/a\x00b"}
+    )
+
+    assert response.status_code == 400
+    assert "must not contain control characters" in html(response)
+    assert not ProbeResult.objects.exists()
+
+
+def test_a_nul_character_in_an_option_comes_back_as_its_error(operator_client, http_server):
+    response = operator_client.post(
+        "/netprobe/run/",
+        {"kind": "http", "target": f"{http_server.url}/", "http-keyword": "a\x00b"},
+    )
+
+    assert response.status_code == 400
+    assert "must not contain NUL characters" in html(response)
+    assert not ProbeResult.objects.exists()
+
+
 def test_monitors_show_badges_uptime_and_charts(viewer_client):
     monitor = Monitor.objects.create(
         name="Shop", kind="tcp", target="shop.example:443", state="down"
