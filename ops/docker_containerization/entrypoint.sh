@@ -4,13 +4,18 @@
 #   web       gunicorn serving portal.wsgi:application (Kubernetes Deployment; the image's CMD)
 #   worker    the SOS_Broadcast delivery worker loop (Kubernetes Deployment of the sos module)
 #   monitors  one run of the due NetProbe monitors (Kubernetes CronJob)
+#   prune     the daily retention clean-up of the modules PORTAL_MODULES enables (all when it is
+#             unset): netprobe_prune for netprobe, faces_prune for faces; sos keeps its history
+#             (Kubernetes CronJob; on Lambda portal.lambda_tasks.prune does the same)
 #   migrate   database migrations, then the cache table (Kubernetes Job / Helm hook)
 #   lambda    Zappa's handler under the Lambda runtime interface; chosen automatically when
 #             AWS_LAMBDA_RUNTIME_API is set (on Lambda), or explicitly to run the image locally
 #             under the runtime interface emulator that the base image ships
 #   anything else is executed as given, e.g. `python3 manage.py shell`
 #
-# Extra arguments after worker, monitors and migrate go to the management command.
+# Extra arguments after worker, monitors and migrate go to the management command; prune takes
+# none (the two prune commands have different options; the retention comes from
+# NETPROBE_RETENTION_DAYS and FACES_RETENTION_DAYS).
 #
 # Environment (defaults in brackets):
 #   APP_DIR                   the project root [the directory two levels above this script]
@@ -83,6 +88,37 @@ case "$mode" in
   monitors)
     cd "$APP_DIR"
     exec "$PYTHON" manage.py netprobe_run_monitors "$@"
+    ;;
+  prune)
+    if [ "$#" -gt 0 ]; then
+      echo "entrypoint: prune takes no arguments (got: $*)" >&2
+      exit 64
+    fi
+    cd "$APP_DIR"
+    # Unset means every module, as in portal/settings.py.
+    modules=${PORTAL_MODULES-netprobe,sos,faces}
+    pruned=""
+    failed=0
+    set -f  # the names are split on commas and blanks, never globbed
+    for module in $(printf '%s\n' "$modules" | tr ',' ' '); do
+      case "$module" in
+        netprobe | faces) ;;
+        *) continue ;;
+      esac
+      case " $pruned " in
+        *" $module "*) continue ;;
+      esac
+      pruned="$pruned $module"
+      echo "prune: $module (manage.py ${module}_prune)"
+      # One module failing must not keep the other's data past its retention: run both, then
+      # fail the Job if either failed.
+      "$PYTHON" manage.py "${module}_prune" || failed=1
+    done
+    set +f
+    if [ -z "$pruned" ]; then
+      echo "prune: nothing to prune for PORTAL_MODULES=$modules (sos keeps its history)"
+    fi
+    exit "$failed"
     ;;
   migrate)
     cd "$APP_DIR"

@@ -84,14 +84,110 @@ def test_it_adds_the_worker_only_for_sos_and_all(rendered: dict[str, Rendered]) 
     assert sos_worker["spec"]["replicas"] == 2  # values-sos.yaml
 
 
+def _cronjobs(release: Rendered) -> dict[str, Doc]:
+    """The release's CronJobs by component."""
+    return {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+        for d in by_kind(release.docs, "CronJob")
+    }
+
+
 def test_it_adds_the_monitors_cronjob_only_for_netprobe_and_all(
     rendered: dict[str, Rendered],
 ) -> None:
     for module in MODULES:
-        cronjobs = by_kind(rendered[module].docs, "CronJob")
-        assert len(cronjobs) == (1 if module in ("netprobe", "all") else 0), module
-        for cronjob in cronjobs:
-            assert pod_spec(cronjob)["containers"][0]["args"] == ["monitors"]
+        release = rendered[module]
+        cronjobs = _cronjobs(release)
+        assert set(cronjobs) <= {"monitors", "prune"}, module
+        assert ("monitors" in cronjobs) == (module in ("netprobe", "all")), module
+        if "monitors" in cronjobs:
+            monitors = cronjobs["monitors"]
+            assert monitors["metadata"]["name"] == f"{release.release}-monitors"
+            assert pod_spec(monitors)["containers"][0]["args"] == ["monitors"]
+
+
+def test_it_adds_the_daily_prune_cronjob_for_every_module_but_sos(
+    rendered: dict[str, Rendered],
+) -> None:
+    for module in MODULES:
+        release = rendered[module]
+        cronjobs = _cronjobs(release)
+        notes = release.templates["portal/templates/NOTES.txt"]
+        if module == "sos":
+            # SOS keeps its history: nothing to prune, no CronJob, not in the notes.
+            assert "prune" not in cronjobs
+            assert "-prune" not in notes
+            continue
+        prune = cronjobs["prune"]
+        assert prune["metadata"]["name"] == f"{release.release}-prune", module
+        assert f"cronjob {release.release}-prune" in notes
+        spec = prune["spec"]
+        assert spec["schedule"] == "17 3 * * *"
+        assert spec["timeZone"] == "Etc/UTC"
+        assert spec["concurrencyPolicy"] == "Forbid"
+        assert spec["successfulJobsHistoryLimit"] == spec["failedJobsHistoryLimit"] == 3
+        job = spec["jobTemplate"]["spec"]
+        # The run ends well before the next day's, retries included.
+        assert 0 < job["activeDeadlineSeconds"] <= 3600
+        pod = pod_spec(prune)
+        assert pod["restartPolicy"] == "Never"
+        assert "sysctls" not in pod["securityContext"]  # no ICMP: it only deletes rows
+        (container,) = pod["containers"]
+        # The entrypoint's `prune` mode picks the commands from the release's PORTAL_MODULES
+        # (tests/ops/test_entrypoint.py runs it with each release's ConfigMap).
+        assert container["args"] == ["prune"]
+        assert "command" not in container
+        refs = [next(iter(ref.values()))["name"] for ref in container["envFrom"]]
+        assert refs[0] == one(release.docs, "ConfigMap", release.release)["metadata"]["name"]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe", "ports"):
+            assert probe not in container, f"{module}: {probe}"
+        assert container["resources"] == {
+            "requests": {"cpu": "50m", "memory": "192Mi"},
+            "limits": {"cpu": "500m", "memory": "384Mi"},
+        }
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert container["securityContext"]["runAsNonRoot"] is True
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+
+def _render_docs(render: Any, values: Doc, release: str) -> list[Doc]:
+    templates = render(values, release)
+    return [
+        d for path, text in templates.items() if path.endswith(".yaml") for d in load_docs(text)
+    ]
+
+
+def test_it_follows_the_prune_values(render: Any) -> None:
+    off = _render_docs(render, {**module_values("netprobe"), "prune": {"enabled": False}}, "p-np")
+    assert [d["metadata"]["name"] for d in by_kind(off, "CronJob")] == ["p-np-portal-monitors"]
+    # Even switched on explicitly, sos renders no prune CronJob.
+    sos = _render_docs(render, {**module_values("sos"), "prune": {"enabled": True}}, "portal-sos")
+    assert by_kind(sos, "CronJob") == []
+    values = {
+        **module_values("faces"),
+        "prune": {
+            "schedule": "@daily",
+            "timeZone": "Europe/Paris",
+            "activeDeadlineSeconds": 900,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 5,
+            "resources": {
+                "requests": {"cpu": "20m", "memory": "128Mi"},
+                "limits": {"cpu": "1", "memory": "512Mi"},
+            },
+        },
+    }
+    prune = one(_render_docs(render, values, "portal-faces"), "CronJob", "portal-faces-prune")
+    assert validate_strict(prune) == "1.33"
+    assert prune["spec"]["schedule"] == "@daily"
+    assert prune["spec"]["timeZone"] == "Europe/Paris"
+    assert prune["spec"]["successfulJobsHistoryLimit"] == 1
+    assert prune["spec"]["failedJobsHistoryLimit"] == 5
+    assert prune["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 900
+    resources = pod_spec(prune)["containers"][0]["resources"]
+    assert resources["limits"] == {"cpu": "1", "memory": "512Mi"}
 
 
 def test_it_lets_only_netprobe_pods_ping(rendered: dict[str, Rendered]) -> None:
@@ -212,11 +308,22 @@ def _comparable_pod(doc: Doc) -> Doc:
     return {"containers": containers, **{f: spec.get(f) for f in POD_FIELDS}}
 
 
+def _comparable_job(doc: Doc) -> Doc:
+    """What wraps the pod template of a Job or a CronJob: schedule, policy, deadlines, limits."""
+    spec = doc["spec"]
+    schedule = {}
+    if doc["kind"] == "CronJob":
+        schedule = {k: v for k, v in spec.items() if k != "jobTemplate"}
+        spec = spec["jobTemplate"]["spec"]
+    return {**schedule, "job": {k: v for k, v in spec.items() if k != "template"}}
+
+
 @pytest.mark.parametrize(
     ("kind", "raw_name", "chart_name"),
     [
         ("Deployment", "portal-netprobe", "portal-netprobe"),
         ("CronJob", "portal-netprobe-monitors", "portal-netprobe-monitors"),
+        ("CronJob", "portal-netprobe-prune", "portal-netprobe-prune"),
         ("Job", "portal-netprobe-migrate", "portal-netprobe-migrate"),
     ],
 )
@@ -229,6 +336,8 @@ def test_it_renders_the_raw_pilot_pod_specs_for_the_netprobe_release(
     if kind == "Deployment":
         assert chart["spec"]["selector"] == raw["spec"]["selector"]
         assert chart["spec"]["strategy"] == raw["spec"]["strategy"]
+    else:
+        assert _comparable_job(chart) == _comparable_job(raw)
     # Same image repository; the tag is the release's.
     raw_image = pod_spec(raw)["containers"][0]["image"]
     assert pod_spec(chart)["containers"][0]["image"] == raw_image
@@ -265,3 +374,30 @@ def test_it_detects_drift_between_the_chart_and_the_raw_manifests(
     drifted = render(values, "portal-netprobe")["portal/templates/deployment.yaml"]
     chart = one(load_docs(drifted), "Deployment", "portal-netprobe")
     assert _comparable_pod(chart) != _comparable_pod(one(raw_docs, "Deployment", "portal-netprobe"))
+
+
+@pytest.mark.parametrize(
+    ("prune", "differs"),
+    [
+        ({"schedule": "17 4 * * *"}, _comparable_job),
+        ({"failedJobsHistoryLimit": 1}, _comparable_job),
+        ({"activeDeadlineSeconds": 600}, _comparable_job),
+        (
+            {
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "192Mi"},
+                    "limits": {"cpu": "1", "memory": "384Mi"},
+                }
+            },
+            _comparable_pod,
+        ),
+    ],
+)
+def test_it_detects_drift_between_the_chart_and_the_raw_prune_cronjob(
+    raw_docs: list[Doc], render: Any, prune: Doc, differs: Any
+) -> None:
+    raw = one(raw_docs, "CronJob", "portal-netprobe-prune")
+    values = {**module_values("netprobe"), "prune": prune}
+    drifted = render(values, "portal-netprobe")["portal/templates/cronjob-prune.yaml"]
+    chart = one(load_docs(drifted), "CronJob", "portal-netprobe-prune")
+    assert differs(chart) != differs(raw)

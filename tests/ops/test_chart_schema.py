@@ -66,3 +66,45 @@ def test_it_requires_the_secret_keys_when_the_chart_creates_the_secret(helm: Any
     message = schema_error(helm, {"secret": {"create": True, "stringData": {"DEBUG": "1"}}})
     assert "SECRET_KEY" in message
     assert "DATABASE_URL" in message
+
+
+@pytest.mark.parametrize(
+    "prune",
+    [
+        {"enabled": False},
+        {"schedule": "@daily"},
+        {"schedule": "0 */6 * * 1-5", "timeZone": "Europe/Paris"},
+        {"successfulJobsHistoryLimit": 0, "failedJobsHistoryLimit": 1, "backoffLimit": 0},
+        {
+            "activeDeadlineSeconds": 900,
+            "resources": {
+                "requests": {"cpu": "20m", "memory": "128Mi"},
+                "limits": {"cpu": 1, "memory": "1Gi"},
+            },
+        },
+    ],
+)
+def test_it_accepts_sensible_prune_values(helm: Any, prune: Doc) -> None:
+    with helm.Chart.load(str(CHART)) as chart:
+        chart.validate_schema({"module": "netprobe", "prune": prune})
+
+
+@pytest.mark.parametrize(
+    ("prune", "where", "says"),
+    [
+        ({"enabled": "auto"}, "/prune/enabled", "want boolean"),
+        ({"schedule": "daily"}, "/prune/schedule", "does not match pattern"),
+        ({"schedule": "17 3 * *"}, "/prune/schedule", "does not match pattern"),
+        ({"schedule": "TZ=UTC 17 3 * * *"}, "/prune/schedule", "does not match pattern"),
+        ({"activeDeadlineSeconds": 0}, "/prune/activeDeadlineSeconds", "minimum"),
+        ({"failedJobsHistoryLimit": -1}, "/prune/failedJobsHistoryLimit", "minimum"),
+        # The defaults' limits merge into partial resources: only null removes them.
+        ({"resources": {"limits": None}}, "/prune/resources", "limits"),
+        ({"resources": {"limits": {"memory": None}}}, "/prune/resources/limits", "memory"),
+        ({"schedul": "17 3 * * *"}, "/prune", "schedul"),
+    ],
+)
+def test_it_rejects_bad_prune_values(helm: Any, prune: Doc, where: str, says: str) -> None:
+    message = schema_error(helm, {"prune": prune})
+    assert where in message
+    assert says in message

@@ -1,17 +1,21 @@
 """The image's entrypoint, run from the checkout (no Docker engine here) with the pilot's
 ConfigMap as environment: migrate, web answering the probes on the port the manifests probe and
-stopping on SIGTERM, the SOS worker, the monitors, the hand-over to Zappa's handler on Lambda."""
+stopping on SIGTERM, the SOS worker, the monitors, the daily prune, the hand-over to Zappa's
+handler on Lambda."""
 
 from __future__ import annotations
 
 import http.client
 import os
+import re
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -263,3 +267,149 @@ def test_it_runs_the_monitors_once(migrated_env: dict[str, str]) -> None:
         [str(ENTRYPOINT), "monitors"], env=migrated_env, capture_output=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# One row past its retention and one within it, for each module with something to prune: a
+# NetProbe result, and a face comparison whose photo is stored on disk (FACES_STORE_IMAGES).
+PRUNE_SEED = """
+from datetime import timedelta
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from modules.faces.models import Comparison
+from modules.netprobe.models import ProbeResult
+now = timezone.now()
+for started_at in (now - timedelta(days=400), now):
+    ProbeResult.objects.create(
+        kind="http", target="https://example.com/", status="ok", started_at=started_at,
+        duration_ms=1.0,
+    )
+for created_at in (now - timedelta(days=400), now):
+    comparison = Comparison(created_at=created_at, verdict="match", threshold=0.6)
+    comparison.image_a.save("a.jpg", ContentFile(b"a stored photo"), save=False)
+    comparison.save()
+"""
+
+# The releases' PORTAL_MODULES (tests/ops/test_chart.py checks the ConfigMaps carry them) and
+# what `prune` must run for them; None: PORTAL_MODULES unset, every module.
+PRUNES = {
+    "netprobe": ("netprobe",),
+    "faces": ("faces",),
+    "netprobe,sos,faces": ("netprobe", "faces"),
+    "sos": (),
+    None: ("netprobe", "faces"),
+    # Read as portal/settings.py reads it: blanks around names, each module once.
+    " faces , netprobe,faces": ("faces", "netprobe"),
+}
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, migrated_env: dict[str, str]) -> Path:
+    """A copy of the migrated database with PRUNE_SEED's rows, and its media directory."""
+    root = tmp_path_factory.mktemp("seeded")
+    shutil.copy(migrated_env["DATABASE_URL"].removeprefix("sqlite:///"), root / "db.sqlite3")
+    env = {**prune_env(migrated_env, root), "PORTAL_MODULES": "netprobe,sos,faces"}
+    subprocess.run(
+        [str(ENTRYPOINT), sys.executable, "manage.py", "shell", "-c", PRUNE_SEED],
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    assert len(list((root / "media").rglob("*.jpg"))) == 2
+    return root
+
+
+def prune_env(env: dict[str, str], root: Path) -> dict[str, str]:
+    return {
+        **env,
+        "DATABASE_URL": f"sqlite:///{root / 'db.sqlite3'}",
+        "MEDIA_ROOT": str(root / "media"),
+    }
+
+
+@dataclass(frozen=True)
+class Left:
+    """What is left after a run: NetProbe results, stored photos, comparison rows."""
+
+    results: int
+    photos: int
+    comparisons: int
+
+
+def left(root: Path) -> Left:
+    with sqlite3.connect(root / "db.sqlite3") as db:
+        results = db.execute("select count(*) from netprobe_proberesult").fetchone()[0]
+        comparisons = db.execute("select count(*) from faces_comparison").fetchone()[0]
+    return Left(results, len(list((root / "media").rglob("*.jpg"))), comparisons)
+
+
+def run_prune(
+    seeded: Path, tmp_path: Path, env: dict[str, str], modules: str | None, *args: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    root = tmp_path / "run"
+    shutil.copytree(seeded, root)
+    run_env = prune_env(env, root)
+    if modules is None:
+        del run_env["PORTAL_MODULES"]
+    else:
+        run_env["PORTAL_MODULES"] = modules
+    result = subprocess.run(
+        [str(ENTRYPOINT), "prune", *args],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result, root
+
+
+@pytest.mark.parametrize("modules", list(PRUNES))
+def test_it_prunes_the_modules_portal_modules_enables(
+    tmp_path: Path, migrated_env: dict[str, str], seeded: Path, modules: str | None
+) -> None:
+    result, root = run_prune(seeded, tmp_path, migrated_env, modules)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    expected = PRUNES[modules]
+    ran = re.findall(r"^prune: (\w+) \(manage\.py (\w+)\)$", result.stdout, re.MULTILINE)
+    assert ran == [(m, f"{m}_prune") for m in expected]
+    # What each command pruned, as it printed it; the recent rows stay.
+    pruned_results = "netprobe" in expected
+    assert ("Deleted 1 NetProbe result(s) older than 90 day(s)." in output) == pruned_results
+    pruned_photos = "faces" in expected
+    assert ("deleted 1 photo(s) of 1 comparison(s) older than" in output) == pruned_photos
+    assert left(root) == Left(
+        results=1 if pruned_results else 2,
+        photos=1 if pruned_photos else 2,
+        comparisons=2,  # the metadata stays
+    )
+    assert ("prune: nothing to prune" in result.stdout) == (not expected)
+    if not expected:
+        assert "for PORTAL_MODULES=sos (sos keeps its history)" in result.stdout
+
+
+def test_it_prunes_the_other_module_when_one_fails_and_then_fails(
+    tmp_path: Path, migrated_env: dict[str, str], seeded: Path
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(seeded, broken)
+    with sqlite3.connect(broken / "db.sqlite3") as db:
+        db.execute("drop table netprobe_proberesult")
+    result, root = run_prune(broken, tmp_path, migrated_env, "netprobe,faces")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "netprobe_proberesult" in result.stderr
+    assert "deleted 1 photo(s) of 1 comparison(s)" in result.stdout
+    assert len(list((root / "media").rglob("*.jpg"))) == 1
+
+
+def test_it_refuses_arguments_to_prune(tmp_path: Path) -> None:
+    # netprobe_prune and faces_prune take different options: none is passed on.
+    result = subprocess.run(
+        [str(ENTRYPOINT), "prune", "--days", "3"],
+        env={**base_env(tmp_path), "PORTAL_MODULES": "netprobe"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 64
+    assert "prune takes no arguments" in result.stderr
+    assert result.stdout == ""

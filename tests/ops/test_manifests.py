@@ -4,6 +4,7 @@ carrying what the issue asks for."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from typing import Any
 
@@ -12,6 +13,7 @@ import yaml
 
 from tests.ops.support import (
     KUBERNETES_VERSION,
+    REPO,
     Doc,
     all_containers,
     one,
@@ -124,7 +126,7 @@ def test_it_gives_every_container_requests_and_limits_and_locks_it_down(
 
 
 def test_it_lets_netprobe_ping_without_privileges(raw_docs: list[Doc]) -> None:
-    for doc in (one(raw_docs, "Deployment", NAME), one(raw_docs, "CronJob")):
+    for doc in (one(raw_docs, "Deployment", NAME), one(raw_docs, "CronJob", f"{NAME}-monitors")):
         spec = pod_spec(doc)
         sysctls = {s["name"]: s["value"] for s in spec["securityContext"]["sysctls"]}
         gid = spec["securityContext"]["runAsGroup"]
@@ -185,10 +187,42 @@ def test_it_fences_the_network(raw_docs: list[Doc]) -> None:
 
 
 def test_it_schedules_the_monitors_and_migrates_in_a_job(raw_docs: list[Doc]) -> None:
-    cronjob = one(raw_docs, "CronJob")
+    cronjob = one(raw_docs, "CronJob", f"{NAME}-monitors")
     assert cronjob["spec"]["schedule"] == "* * * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     assert pod_spec(cronjob)["containers"][0]["args"] == ["monitors"]
     job = one(raw_docs, "Job")
     assert pod_spec(job)["containers"][0]["args"] == ["migrate"]
     assert pod_spec(job)["restartPolicy"] == "Never"
+
+
+def lambda_prune_schedule() -> str:
+    """zappa_settings.json's prune event, `cron(M H D Mo W Y)`, as Kubernetes' five fields."""
+    settings = json.loads((REPO / "zappa_settings.json").read_text())
+    (expression,) = {
+        event["expression"]
+        for stage in settings.values()
+        for event in stage.get("events", [])
+        if event["function"] == "portal.lambda_tasks.prune"
+    }
+    fields = expression.removeprefix("cron(").removesuffix(")").split()
+    return " ".join("*" if f == "?" else f for f in fields[:5])
+
+
+def test_it_prunes_old_results_daily_without_icmp(raw_docs: list[Doc]) -> None:
+    cronjob = one(raw_docs, "CronJob", f"{NAME}-prune")
+    assert cronjob["spec"]["schedule"] == "17 3 * * *"
+    # The time of the Lambda stage's daily `prune` event, so moving changes nothing for users.
+    assert cronjob["spec"]["schedule"] == lambda_prune_schedule()
+    assert cronjob["spec"]["timeZone"] == "Etc/UTC"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] <= 3600
+    assert cronjob["metadata"]["labels"]["app.kubernetes.io/component"] == "prune"
+    spec = pod_spec(cronjob)
+    (container,) = spec["containers"]
+    # `prune` with PORTAL_MODULES=netprobe (the ConfigMap) runs netprobe_prune.
+    assert container["args"] == ["prune"]
+    refs = [next(iter(ref.values()))["name"] for ref in container["envFrom"]]
+    assert refs == [NAME, NAME]
+    assert one(raw_docs, "ConfigMap", NAME)["data"]["PORTAL_MODULES"] == "netprobe"
+    assert "sysctls" not in spec["securityContext"]

@@ -108,6 +108,14 @@ Pass (dict "value" .Values.worker.enabled "key" "worker" "ctx" $).
 {{- include "portal.enabled" (dict "value" .Values.monitors.enabled "key" "monitors" "ctx" .) }}
 {{- end }}
 
+{{/*
+"true" when the prune CronJob is rendered: prune.enabled, and a module with something to prune
+(sos keeps its history).
+*/}}
+{{- define "portal.prune.enabled" -}}
+{{- if and .Values.prune.enabled (ne .Values.module "sos") }}true{{ end }}
+{{- end }}
+
 {{- define "portal.icmp.enabled" -}}
 {{- include "portal.enabled" (dict "value" .Values.icmp.enabled "key" "icmp" "ctx" .) }}
 {{- end }}
