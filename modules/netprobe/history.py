@@ -103,10 +103,13 @@ def monitor_series(
             Point(at, ms if status == Status.OK else None, 1, int(status != Status.OK))
             for at, ms, status in rows
         ]
-    width = span / max_points
+    # Buckets cover the checks, not the whole window: a two-day-old monitor's 30-day chart is
+    # max_points buckets over those two days, not the few that a 30-day split leaves them.
+    start = max(since, rows[0][0])
+    width = (now - start) / max_points or timedelta(seconds=1)
     buckets: dict[int, list[tuple[float | None, str]]] = {}
     for at, ms, status in rows:
-        index = min(int((at - since) / width), max_points - 1)
+        index = min(max(int((at - start) / width), 0), max_points - 1)
         buckets.setdefault(index, []).append((ms, status))
     points = []
     for index in sorted(buckets):
@@ -114,7 +117,7 @@ def monitor_series(
         oks = [ms for ms, status in items if status == Status.OK and ms is not None]
         points.append(
             Point(
-                at=since + width * index + width / 2,
+                at=start + width * index + width / 2,
                 response_ms=round(sum(oks) / len(oks), 3) if oks else None,
                 checks=len(items),
                 failures=sum(1 for _, status in items if status != Status.OK),

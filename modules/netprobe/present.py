@@ -6,9 +6,12 @@ points) are not inline styles, so the strict CSP (style-src 'self') holds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from modules.netprobe.history import Point
 from modules.netprobe.models import ProbeResult
@@ -21,14 +24,22 @@ PHASES = (
     ("download_ms", "Download"),
 )
 VIEW_W = 1000  # waterfall bars live in a 0..1000 viewBox stretched to the cell
+MIN_SPAN = timedelta(minutes=5)  # a first check seconds ago still gets a readable axis
+TICK_STEPS = tuple(
+    timedelta(minutes=m) for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
+)
+MAX_TICKS = 6
 
 
 def tone(status: str) -> str:
     return {"ok": "ok", "failed": "down", "timeout": "down"}.get(status, "idle")
 
 
-def waterfall(timings: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Rows of (label, ms, x, width): each phase starts where the previous one ended."""
+def waterfall(
+    timings: dict[str, Any] | None, failed_phase: str | None = None
+) -> dict[str, Any] | None:
+    """Rows of (label, ms, x, width, failed): each phase starts where the previous one ended;
+    the phase the request failed in ("tls" for a refused certificate) is marked failed."""
     if not timings:
         return None
     total = timings.get("total_ms") or sum(
@@ -50,6 +61,7 @@ def waterfall(timings: dict[str, Any] | None) -> dict[str, Any] | None:
                 "ms": value,
                 "x": round(min(x, VIEW_W - width), 2),
                 "width": round(width, 2),
+                "failed": key == f"{failed_phase}_ms",
             }
         )
         start += value
@@ -72,7 +84,7 @@ def result_view(row: ProbeResult) -> dict[str, Any]:
     data = row.result or {}
     view: dict[str, Any] = {"tone": tone(row.status), "data": data}
     if row.kind == "http":
-        view["waterfall"] = waterfall(data.get("timings"))
+        view["waterfall"] = waterfall(data.get("timings"), data.get("failed_phase"))
         view["chain"] = data.get("chain") or []
         view["headers"] = sorted((data.get("headers") or {}).items())
     elif row.kind == "tls":
@@ -106,14 +118,18 @@ def chart(
     width: int = 600,
     height: int = 140,
 ) -> dict[str, Any]:
-    """A response-time line (ok checks) and failure ticks, positioned in time."""
-    span = (until - since).total_seconds() or 1.0
+    """A response-time line (ok checks) and failure ticks, positioned in time.
+
+    The x-axis runs from the first point (or `since`, whichever is later) to `until`: a new
+    monitor's few checks fill the chart instead of a sliver at the edge of a 24 h window."""
+    start = chart_start(points, since, until)
+    span = (until - start).total_seconds() or 1.0
     values = [p.response_ms for p in points if p.response_ms is not None]
     top = _nice_max(max(values)) if values else 1.0
     plot_h = height - 12  # room for the failure ticks under the line
 
     def x(at: datetime) -> float:
-        return round(min(max((at - since).total_seconds() / span, 0.0), 1.0) * width, 2)
+        return round(min(max((at - start).total_seconds() / span, 0.0), 1.0) * width, 2)
 
     line = []
     for p in points:
@@ -131,7 +147,49 @@ def chart(
         "top_ms": top,
         "mid_y": plot_h / 2,
         "checks": sum(p.checks for p in points),
+        "start": start,
+        "end": until,
+        "partial": start > since,
+        "ticks": [{**t, "x": round(t["pct"] * width / 100, 2)} for t in time_ticks(start, until)],
     }
+
+
+def chart_start(points: Sequence[Point], since: datetime, until: datetime) -> datetime:
+    """The first point, or `since` when that is later; never closer to `until` than MIN_SPAN."""
+    if not points:
+        return since
+    return max(since, min(points[0].at, until - MIN_SPAN))
+
+
+def time_ticks(start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Labelled ticks at round local times (every 1 min .. 7 d, at most MAX_TICKS of them),
+    as a percentage of the range; a tick too near `end` gives way to its "now" label."""
+    span = end - start
+    if span <= timedelta(0):
+        return []
+    step = next((s for s in TICK_STEPS if span / s <= MAX_TICKS), TICK_STEPS[-1])
+    local = timezone.localtime(start)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    # Wall-clock steps from local midnight: the labels read 06:00, 12:00 even across DST; steps
+    # of days start at the first midnight in the range.
+    unit = min(step, timedelta(days=1))
+    tick = midnight + unit * math.ceil((local - midnight) / unit)
+    ticks = []
+    while (at := tick.astimezone(UTC)) <= end:
+        pct = 100 * (at - start) / span
+        if pct <= 88:
+            label = _tick_label(tick, step)
+            anchor = "start" if pct < 4 else "middle"  # a label at the left edge is not cut
+            ticks.append({"at": at, "pct": round(pct, 2), "label": label, "anchor": anchor})
+        tick += step
+    return ticks
+
+
+def _tick_label(tick: datetime, step: timedelta) -> str:
+    at_midnight = (tick.hour, tick.minute) == (0, 0)
+    if step >= timedelta(days=1) or (at_midnight and step >= timedelta(hours=1)):
+        return f"{tick:%b} {tick.day}"
+    return f"{tick:%H:%M}"
 
 
 def _nice_max(value: float) -> float:

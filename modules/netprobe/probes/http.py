@@ -149,6 +149,7 @@ class Hop:
     body_complete: bool = False  # False when the deadline cut the body short
     tls: dict[str, Any] | None = None
     error: tuple[ErrorCode, str] | None = None
+    failed_phase: str | None = None  # "connect", "tls", "ttfb" or "download"
 
     def location(self) -> str | None:
         if self.status in REDIRECTS:
@@ -162,6 +163,7 @@ class Hop:
             "address": self.address.address if self.address else None,
             "timings": self.timings,
             "error": {"code": self.error[0], "message": self.error[1]} if self.error else None,
+            "failed_phase": self.failed_phase,
         }
 
 
@@ -263,13 +265,16 @@ def _exchange(
             _phase(hop, "download_ms", t)
     except TimeoutError:
         hop.error = ("timeout", f"timed out during {phase}")
+        _failed(hop, phase, t)
     except http.client.HTTPException as exc:
         hop.error = ("http", f"bad HTTP response: {type(exc).__name__} {exc}".strip())
+        _failed(hop, phase, t)
     except OSError as exc:
         code, message = classify_os_error(exc)
         if code not in ("tls", "timeout"):
             code = "connect" if phase == "connect" else "tls" if phase == "tls" else "http"
         hop.error = (code, message)
+        _failed(hop, phase, t)
     finally:
         if conn is not None:
             conn.close()
@@ -281,6 +286,14 @@ def _phase(hop: Hop, name: str, t0: float) -> float:
     now = time.perf_counter()
     hop.timings[name] = ms(now - t0)
     return now
+
+
+def _failed(hop: Hop, phase: str, t0: float) -> None:
+    """The phase that failed keeps the time spent in it up to the failure: a refused
+    certificate still shows how long the handshake took."""
+    hop.failed_phase = phase
+    if hop.timings[f"{phase}_ms"] is None:
+        _phase(hop, f"{phase}_ms", t0)
 
 
 def _tls_context(options: HttpOptions, ctx: ProbeContext) -> ssl.SSLContext:
@@ -348,6 +361,7 @@ def _finish(
         "headers": final.headers if final else {},
         "tls": final.tls if final else None,
         "timings": timings,
+        "failed_phase": last.failed_phase,
         "redirects": len(chain) - 1,
         "chain": [h.to_dict() for h in chain],
         "body_size": None,

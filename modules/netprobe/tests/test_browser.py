@@ -72,5 +72,8 @@ def test_a_viewer_reads_monitors_with_charts_but_gets_no_form(
         line = page.locator("svg.np-chart polyline.np-line").bounding_box()
         assert line is not None
         assert line["width"] > 150  # 4 h of a 24 h window
+        axis = page.locator("svg.np-axis-x text").all_text_contents()
+        assert axis[-1] == "now"
+        assert len(axis) >= 3  # round-hour labels over the 4 h of checks
         assert page.locator("svg.np-chart rect.np-fail").count() == 4
         page.screenshot(path=str(artifacts_dir / "netprobe-monitor.png"), full_page=True)

@@ -1,11 +1,15 @@
-"""The management commands: netprobe (exit codes 0/1/2), netprobe_run_monitors, netprobe_prune."""
+"""The management commands: netprobe (exit codes 0/1/2, JSON errors), netprobe_run_monitors
+(once, and --loop until a signal), netprobe_prune."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -86,6 +90,37 @@ def test_it_exits_2_for_invalid_options_and_refused_targets(settings):
     assert not ProbeResult.objects.exists()
 
 
+@pytest.mark.django_db
+def test_with_json_a_refused_target_and_invalid_options_are_json_on_stdout(settings):
+    settings.EGRESS_ALLOWED_NETWORKS = []
+
+    refused, refused_code = netprobe_exit("tcp", "0x7f000001:80", "--json")
+    invalid, invalid_code = netprobe_exit("tcp", "example.com:443", "--count", "99", "--json")
+    malformed, malformed_code = netprobe_exit("http", "example.com", "-o", "keyword", "--json")
+
+    assert (refused_code, invalid_code, malformed_code) == (2, 2, 2)
+    error = json.loads(refused)["error"]
+    assert error["code"] == "target_forbidden"
+    assert error["message"].startswith("Outbound connection to")
+    assert error["details"]["address"] == "127.0.0.1"
+    error = json.loads(invalid)["error"]
+    assert error["code"] == "invalid_options"
+    assert error["details"]["fields"] == {"count": "must be between 1 and 16"}
+    assert "count: must be between 1 and 16" in error["message"]
+    error = json.loads(malformed)["error"]
+    assert error["code"] == "invalid_options"
+    assert "NAME=VALUE" in error["details"]["fields"]["option"]
+    assert not ProbeResult.objects.exists()
+
+
+def netprobe_exit(*args: str) -> tuple[str, int]:
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as caught:
+        call_command("netprobe", *args, stdout=out, stderr=err)
+    assert err.getvalue() == ""
+    return out.getvalue(), caught.value.code
+
+
 def _manage(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
     return subprocess.run(
@@ -109,6 +144,15 @@ def test_the_real_process_exits_0_1_and_2(tcp_listener, closed_port):
     assert ": OK" in ok.stdout
     assert json.loads(failed.stdout)["error"]["code"] == "connect"
     assert "invalid choice: 'teleport'" in usage.stderr
+
+
+@pytest.mark.slow
+def test_the_real_process_prints_a_refused_target_as_json_and_exits_2():
+    refused = _manage("netprobe", "http", "http://10.0.0.1/", "--no-save", "--json")
+
+    assert refused.returncode == 2, refused
+    assert json.loads(refused.stdout)["error"]["code"] == "target_forbidden"
+    assert refused.stderr == ""
 
 
 @pytest.mark.django_db
@@ -146,3 +190,87 @@ def test_prune_deletes_results_past_the_retention(settings):
         "Deleted 1 NetProbe result(s) older than 1 day(s).",
     ]
     assert not ProbeResult.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_loop_interval_must_be_a_sane_number_of_seconds():
+    with pytest.raises(CommandError, match=r"between 0\.05 and 86400"):
+        call_command("netprobe_run_monitors", "--loop", "0")
+    with pytest.raises(CommandError, match="not a number of seconds"):
+        call_command("netprobe_run_monitors", "--loop", "soon")
+
+
+@pytest.fixture(scope="module")
+def monitors_db(tmp_path_factory: pytest.TempPathFactory, tcp_listener) -> Path:
+    """A migrated SQLite file with one due tcp monitor, for commands run as real processes."""
+    path = tmp_path_factory.mktemp("loop") / "template.sqlite3"
+    setup = (
+        "import django; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('migrate', verbosity=0)\n"
+        "from modules.netprobe.models import Monitor\n"
+        f"Monitor.objects.create(name='loop', kind='tcp', target={tcp_listener.target!r},"
+        " options={'count': 1}, failure_threshold=1, recovery_threshold=1)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", setup],
+        cwd=ROOT,
+        env=_loop_env(path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def _loop_env(database: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.nodb  # its database is its own SQLite file, not the test database
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_the_loop_runs_until_a_signal_and_stops_gracefully(monitors_db, tmp_path, stop):
+    database = tmp_path / "db.sqlite3"
+    shutil.copy(monitors_db, database)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "netprobe_run_monitors", "--loop", "0.2", "-v", "2"],
+        cwd=ROOT,
+        env=_loop_env(database),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(60, process.kill)  # a loop that never stops fails, not hangs
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().rstrip("\n")]
+        while sum(line.startswith("NetProbe monitors: 0 due") for line in lines) < 2:
+            line = process.stdout.readline()
+            assert line, (lines, process.stderr.read() if process.stderr else "")
+            lines.append(line.rstrip("\n"))
+        process.send_signal(stop)
+        rest, errors = process.communicate(timeout=30)
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 0, (lines, rest, errors)
+    assert lines[0] == "NetProbe monitors: running every 0.2 s until SIGTERM or SIGINT."
+    assert lines[1] == (
+        "NetProbe monitors: 1 due, 1 claimed, 1 run: 1 ok, 0 failed; loop: unknown -> up"
+    )
+    runs = int(rest.strip().splitlines()[-1].split("after ")[1].split(" run")[0])
+    assert rest.strip().splitlines()[-1] == f"NetProbe monitors: stopped after {runs} run(s)."
+    assert runs >= 3
+    assert "Traceback" not in errors

@@ -64,6 +64,7 @@ def test_it_measures_the_tls_phase_and_verifies_with_the_given_ca(https_server, 
 
     assert result.status == "ok"
     assert result.result["timings"]["tls_ms"] > 0
+    assert result.result["failed_phase"] is None
     assert result.result["tls"]["version"].startswith("TLSv1.")
     assert result.result["tls"]["cipher"]
 
@@ -81,6 +82,32 @@ def test_it_fails_on_a_self_signed_certificate_unless_verification_is_off(
     assert refused.result["status_code"] is None
     assert accepted.status == "ok"
     assert accepted.result["status_code"] == 200
+
+
+def test_a_failed_tls_handshake_keeps_the_time_spent_in_it(
+    https_self_signed: LoopbackHTTPServer, pki: TestPKI, policy: EgressPolicy
+):
+    result = run_probe("http", f"{https_self_signed.url}/", policy=policy, ca_file=str(pki.ca_file))
+
+    assert (result.status, result.error.code) == ("failed", "tls")
+    timings = result.result["timings"]
+    assert timings["dns_ms"] is not None
+    assert timings["connect_ms"] is not None
+    assert timings["tls_ms"] > 0
+    assert timings["ttfb_ms"] is None
+    assert timings["download_ms"] is None
+    assert sum(timings[p] for p in ("dns_ms", "connect_ms", "tls_ms")) <= timings["total_ms"] + 0.01
+    assert result.result["failed_phase"] == "tls"
+    assert result.result["chain"][0]["failed_phase"] == "tls"
+
+
+def test_a_refused_connection_is_the_failed_connect_phase(closed_port: ClosedPort, policy):
+    result = run_probe("http", f"http://{closed_port.target}/", policy=policy)
+
+    assert result.error.code == "connect"
+    assert result.result["failed_phase"] == "connect"
+    assert result.result["timings"]["connect_ms"] >= 0
+    assert result.result["timings"]["tls_ms"] is None
 
 
 def test_it_follows_a_redirect_chain_hop_by_hop(http_server, policy):

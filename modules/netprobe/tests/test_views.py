@@ -372,3 +372,41 @@ def test_a_result_with_no_details_still_renders(viewer_client, kind):
     assert "refused (private)" in page
     assert "Body excerpt" not in page
     assert 'id="attempts"' not in page
+
+
+def test_an_empty_body_says_so_instead_of_an_empty_block(operator_client, http_server):
+    response = operator_client.post(
+        "/netprobe/run/", {"kind": "http", "target": f"{http_server.url}/bytes/0"}
+    )
+
+    page = html(operator_client.get(response["Location"]))
+
+    assert ProbeResult.objects.get().result["body_excerpt"] == ""
+    assert "Body excerpt" in page
+    assert '<p class="muted np-body-empty">(empty body)</p>' in page
+    assert '<pre class="np-body">' not in page
+
+
+def test_a_failed_tls_handshake_shows_its_time_as_the_failed_phase(
+    operator_client, https_self_signed
+):
+    response = operator_client.post(
+        "/netprobe/run/",
+        {"kind": "http", "target": f"{https_self_signed.url}/", "http-verify_tls": "on"},
+    )
+
+    row = ProbeResult.objects.get()
+    page = html(operator_client.get(response["Location"]))
+
+    assert (row.status, row.error_code) == ("failed", "tls")
+    assert 'class="np-phase np-phase-tls np-phase-failed"' in page
+    tls_row = re.search(r'<tr class="phase-tls np-phase-row-failed">(.*?)</tr>', page, re.S)
+    assert tls_row is not None
+    assert '<span class="badge badge-failed">failed</span>' in tls_row.group(1)
+    shown = re.search(r'<td class="num">([0-9.]+)</td>', tls_row.group(1))
+    assert shown is not None
+    assert abs(float(shown.group(1)) - row.result["timings"]["tls_ms"]) <= 0.01
+    assert row.result["timings"]["tls_ms"] > 0
+    for phase in ("dns", "connect"):  # the phases before it went through
+        assert f'class="np-phase np-phase-{phase}"' in page
+    assert "np-phase-ttfb" not in page

@@ -1,14 +1,16 @@
 """`manage.py netprobe <kind> <target> [options] [--json]`: run one probe from a shell.
 
 Exit codes: 0 the probe succeeded, 1 it ran and failed (or timed out), 2 nothing was run: a
-usage error (argparse), invalid options, or a target the egress policy refuses.
+usage error (argparse), invalid options, or a target the egress policy refuses. With --json those
+last two print {"error": {"code", "message", "details"}} on stdout (the API's error envelope), so
+a script reads every outcome from stdout.
 """
 
 from __future__ import annotations
 
 import json
 from argparse import ArgumentParser
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -79,23 +81,32 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         options = {k[4:]: v for k, v in opts.items() if k.startswith("opt_") and v is not None}
-        for item in opts["option"]:
-            name, sep, value = item.partition("=")
-            if not sep or not name.strip():
-                raise CommandError(f"-o expects NAME=VALUE, got {item!r}", returncode=USAGE_ERROR)
-            options[name.strip()] = value
         try:
+            for item in opts["option"]:
+                name, sep, value = item.partition("=")
+                if not sep or not name.strip():
+                    raise ProbeOptionsError({"option": f"-o expects NAME=VALUE, got {item!r}"})
+                options[name.strip()] = value
             data = self._run(opts["kind"], opts["target"], options, save=not opts["no_save"])
         except ProbeOptionsError as exc:
-            raise CommandError(f"invalid probe: {exc}", returncode=USAGE_ERROR) from exc
+            self._refuse(opts["json"], exc.code, str(exc), {"fields": exc.errors})
         except EgressForbidden as exc:
-            raise CommandError(f"target_forbidden: {exc.message}", returncode=USAGE_ERROR) from exc
+            details = {"host": exc.host, "address": exc.address, "reason": exc.reason}
+            self._refuse(opts["json"], exc.code, exc.message, details)
         if opts["json"]:
             self.stdout.write(json.dumps(data, indent=2, default=str))
         else:
             self.stdout.write("\n".join(summary(data)))
         if data["status"] != "ok":
             raise SystemExit(PROBE_FAILED)
+
+    def _refuse(self, as_json: bool, code: str, message: str, details: dict[str, Any]) -> NoReturn:
+        """Nothing was run: exit 2, with the reason on stdout as JSON or on stderr as text."""
+        if as_json:
+            error = {"code": code, "message": message, "details": details}
+            self.stdout.write(json.dumps({"error": error}, indent=2))
+            raise SystemExit(USAGE_ERROR)
+        raise CommandError(f"{code}: {message}", returncode=USAGE_ERROR)
 
     def _run(self, kind: str, target: str, options: dict[str, Any], *, save: bool) -> dict:
         if save:
