@@ -83,6 +83,18 @@ def test_an_operator_runs_an_http_probe_and_reads_the_waterfall(operator_client,
     assert "end of the redirect chain" in page
 
 
+def test_met_expectations_show_as_passed_and_nothing_else_as_failed(operator_client, http_server):
+    response = operator_client.post(
+        "/netprobe/run/",
+        {"kind": "http", "target": f"{http_server.url}/", "http-keyword": "netprobe"},
+    )
+    page = html(operator_client.get(response["Location"]))
+    badges = re.findall(r'<span class="badge badge-(\w+)">(\w+): (\w+)</span>', page)
+    assert ("ok", "keyword", "pass") in badges
+    assert [b for b in badges if b[0] == "failed"] == []
+    assert "matched on its first" in page
+
+
 def test_unchecked_boxes_turn_options_off(operator_client, http_server):
     operator_client.post(
         "/netprobe/run/", {"kind": "http", "target": f"{http_server.url}/redirect/1"}
