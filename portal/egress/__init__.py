@@ -1,16 +1,17 @@
 """The one door for outbound connections (NetProbe probes, SOS webhooks).
 
-`policy` judges addresses and connects to exactly a judged one; `http` makes one bounded HTTP
-request through it. Django-free: `get_policy()` reads the settings lazily.
+`policy` judges addresses and connects to exactly a judged one; `http` makes one HTTP request
+through it; `deadline` bounds a whole exchange, however slowly the peer answers. Django-free:
+`get_policy()` reads the settings lazily.
 """
 
 from __future__ import annotations
 
+from portal.egress.deadline import Deadline
 from portal.egress.http import (
     HttpResponse,
     PinnedHTTPConnection,
     PinnedHTTPSConnection,
-    deadline_guard,
     http_request,
 )
 from portal.egress.policy import (
@@ -24,6 +25,7 @@ from portal.egress.policy import (
 
 __all__ = [
     "CLOUD_METADATA",
+    "Deadline",
     "EgressForbidden",
     "EgressPolicy",
     "EgressResolveError",
@@ -31,7 +33,6 @@ __all__ = [
     "PinnedHTTPConnection",
     "PinnedHTTPSConnection",
     "ResolvedAddress",
-    "deadline_guard",
     "get_policy",
     "http_request",
 ]

@@ -6,13 +6,11 @@ import base64
 import http.client
 import socket
 import ssl
-import threading
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from portal.egress.deadline import Deadline, DeadlineSocket
 from portal.egress.policy import EgressPolicy, ResolvedAddress, _open_socket, get_policy
 
 
@@ -90,39 +88,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1"}
 
 
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("HTTP request timed out")
-    return left
-
-
-def _shutdown(sock: socket.socket) -> None:
-    with suppress(OSError):  # already closed
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-@contextmanager
-def deadline_guard(sock: socket.socket, deadline: float) -> Iterator[None]:
-    """Bound everything done on `sock` inside the block by `deadline` (time.monotonic()).
-
-    A per-read socket timeout restarts on every byte, so a server trickling header lines or
-    body bytes could hold a request for ever; at the deadline the socket is shut down, which
-    ends any read in progress, and the failure is reported as TimeoutError.
-    """
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), _shutdown, (sock,))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    except (OSError, http.client.HTTPException) as e:
-        if time.monotonic() >= deadline and not isinstance(e, TimeoutError):
-            raise TimeoutError("timed out") from e
-        raise
-    finally:
-        timer.cancel()
-
-
 def http_request(
     method: str,
     url: str,
@@ -170,7 +135,7 @@ def http_request(
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
     policy = policy if policy is not None else get_policy()
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     sock, address = policy.connect(host, port, timeout=timeout)
     conn: http.client.HTTPConnection | None = None
     try:
@@ -182,26 +147,23 @@ def http_request(
             conn = PinnedHTTPSConnection(host, port, address, timeout, ssl_context, sock=sock)
         else:
             conn = PinnedHTTPConnection(host, port, address, timeout, sock=sock)
-        sock.settimeout(_remaining(deadline))
+        sock.settimeout(deadline.remaining())  # the TLS handshake: one call, one timeout
         conn.connect()
-        live = conn.sock  # getresponse() may drop conn.sock while the body is still unread
-        with deadline_guard(live, deadline):
-            live.settimeout(_remaining(deadline))
-            conn.request(method, path, body=body, headers=dict(send.values()))
-            live.settimeout(_remaining(deadline))
-            response = conn.getresponse()
-            chunks: list[bytes] = []
-            size = 0
-            while size <= max_body:
-                live.settimeout(_remaining(deadline))
-                chunk = response.read1(min(65536, max_body + 1 - size))  # read() waits for n
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-        if time.monotonic() >= deadline:
-            # The guard's shutdown can end a read as a clean end of file.
-            raise TimeoutError("HTTP request timed out")
+        live = conn.sock
+        live.settimeout(deadline.remaining())  # sendall: one timeout for all of it
+        conn.request(method, path, body=body, headers=dict(send.values()))
+        # Every read gets only the time left: header lines or body bytes trickled in just
+        # inside a per-read timeout cannot stretch the request.
+        response = http.client.HTTPResponse(DeadlineSocket(live, deadline), method=method)
+        response.begin()
+        chunks: list[bytes] = []
+        size = 0
+        while size <= max_body:
+            chunk = response.read1(min(65536, max_body + 1 - size))  # read() waits for all n
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
         data = b"".join(chunks)
         return HttpResponse(
             status=response.status,

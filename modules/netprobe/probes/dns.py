@@ -19,6 +19,8 @@ import dns.resolver
 import dns.reversename
 import dns.rrset
 
+from portal.egress.deadline import Deadline
+
 from .base import (
     Limits,
     ProbeContext,
@@ -28,7 +30,6 @@ from .base import (
     Recorder,
     Resolution,
 )
-from .deadline import Deadline
 from .netutil import Failure, classify_os_error
 from .options import OptionReader, ascii_host, is_ip, resolver_address
 

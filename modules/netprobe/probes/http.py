@@ -12,6 +12,7 @@ from typing import Any, Self
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 from portal.egress import EgressForbidden, PinnedHTTPConnection, ResolvedAddress
+from portal.egress.deadline import Deadline, DeadlineSocket
 
 from .base import (
     ErrorCode,
@@ -23,7 +24,6 @@ from .base import (
     Recorder,
     ms,
 )
-from .deadline import Deadline, DeadlineSocket
 from .httpcheck import (
     DEFAULT_ACCEPTED,
     MATCH_BYTES,

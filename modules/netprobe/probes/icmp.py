@@ -17,6 +17,8 @@ from icmplib import ICMPReply, ICMPRequest, ICMPv4Socket, ICMPv6Socket
 from icmplib.exceptions import ICMPLibError, ICMPSocketError, TimeoutExceeded
 from icmplib.utils import unique_identifier
 
+from portal.egress.deadline import Deadline
+
 from .base import (
     IcmpPrivilege,
     Limits,
@@ -26,7 +28,6 @@ from .base import (
     ProbeResult,
     Recorder,
 )
-from .deadline import Deadline
 from .netutil import resolve_target
 from .options import OptionReader, ascii_host, family_for
 from .stats import Attempt, most_common_error, summarize

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from .deadline import Deadline, recv
+from portal.egress.deadline import Deadline, recv
 
 PROTOCOLS = ("smtp", "imap", "pop3")
 DEFAULT_PORTS = {"smtp": 25, "imap": 143, "pop3": 110}

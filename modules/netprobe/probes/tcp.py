@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
+from portal.egress.deadline import Deadline
+
 from .base import ErrorCode, Limits, ProbeContext, ProbeKind, ProbeResult, Recorder
-from .deadline import Deadline
 from .netutil import classify_os_error, resolve_target
 from .options import OptionReader, family_for, split_host_port
 from .stats import Attempt, most_common_error, summarize

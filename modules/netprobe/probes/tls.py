@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
+from portal.egress.deadline import Deadline
+
 from . import starttls
 from .base import Limits, ProbeContext, ProbeKind, ProbeResult, Recorder, ms
 from .certinfo import describe
-from .deadline import Deadline
 from .netutil import Failure, classify_os_error, resolve_target
 from .options import OptionReader, ascii_host, family_for, split_host_port
 

@@ -17,8 +17,9 @@ from icmplib import ICMPRequest
 from icmplib.exceptions import ICMPLibError, TimeExceeded, TimeoutExceeded
 from icmplib.utils import unique_identifier
 
+from portal.egress.deadline import Deadline
+
 from .base import Limits, ProbeContext, ProbeKind, ProbeResult, Recorder
-from .deadline import Deadline
 from .icmp import IcmpUnsupported, check_target, open_icmp_socket, receive_reply
 from .netutil import resolve_target
 from .options import OptionReader, family_for

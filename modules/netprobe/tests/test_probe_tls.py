@@ -9,9 +9,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from modules.netprobe.probes import ProbeOptionsError, run_probe, starttls
-from modules.netprobe.probes.deadline import Deadline
 from modules.netprobe.probes.tls import check_target
 from portal.egress import EgressForbidden, EgressPolicy
+from portal.egress.deadline import Deadline
 
 from .servers import LoopbackHTTPServer, StartTlsServer, TestPKI
 

@@ -1,8 +1,8 @@
-"""One deadline for a whole probe, and socket reads that honour it.
+"""One deadline for a whole exchange (a probe, a webhook), and socket reads that honour it.
 
 A socket timeout bounds one recv: a server sending a header line, a STARTTLS greeting line or a
-body byte just inside it on every read stretches a probe without limit. Here every read is
-given only the time left, so the probe ends at its deadline whatever the peer does.
+body byte just inside it on every read stretches an exchange without limit. Here every read is
+given only the time left, so the exchange ends at its deadline whatever the peer does.
 """
 
 from __future__ import annotations
