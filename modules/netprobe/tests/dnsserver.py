@@ -12,10 +12,7 @@ from __future__ import annotations
 import socket
 import socketserver
 import struct
-import threading
 import time
-from types import TracebackType
-from typing import Self
 
 import dns.exception
 import dns.flags
@@ -24,6 +21,8 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+
+from .background import Background
 
 ZONE = dns.name.from_text("netprobe.test.")
 RECORDS: tuple[tuple[str, int, str, str], ...] = (
@@ -171,7 +170,7 @@ class _TCP(socketserver.ThreadingTCPServer):
     allow_reuse_address = False
 
 
-class LoopbackDNSServer:
+class LoopbackDNSServer(Background):
     """`address` is "127.0.0.1:PORT" (or "[::1]:PORT"), the form the dns probe's resolver takes."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -192,34 +191,13 @@ class LoopbackDNSServer:
         for server in (self.udp, self.tcp):
             server.zone = self.zone  # type: ignore[attr-defined]
         self.host, self.port = host, self.udp.server_address[1]
-        self._threads: list[threading.Thread] = []
 
     @property
     def address(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
-    def start(self) -> Self:
-        for server in (self.udp, self.tcp):
-            thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        for server in (self.udp, self.tcp):
-            server.shutdown()
-            server.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _servers(self) -> tuple[socketserver.BaseServer, ...]:
+        return (self.udp, self.tcp)
 
     def __repr__(self) -> str:
         return f"LoopbackDNSServer({self.address})"

@@ -20,12 +20,12 @@ from __future__ import annotations
 import socket
 import socketserver
 import ssl
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .background import Background
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -134,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(pause_ms / 1000)
 
 
-class LoopbackHTTPServer(ThreadingHTTPServer):
+class LoopbackHTTPServer(Background, ThreadingHTTPServer):
     """Serves on 127.0.0.1 (or ::1) on a free port; TLS when given a server context."""
 
     daemon_threads = True
@@ -144,7 +144,6 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.tls = tls
         super().__init__((host, 0), Handler)
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -179,23 +178,3 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that hang up early are part of the tests
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import socket
 import socketserver
 import ssl
-import threading
 import time
-from types import TracebackType
-from typing import Self
+
+from .background import Background
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -73,7 +72,7 @@ class _Handler(socketserver.StreamRequestHandler):
         return False
 
 
-class StartTlsServer(socketserver.ThreadingTCPServer):
+class StartTlsServer(Background, socketserver.ThreadingTCPServer):
     """`protocol` is smtp, imap or pop3; TLS with `tls` after the upgrade.
 
     `greeting_pause` (smtp) trickles a long greeting, one line every that many seconds."""
@@ -94,7 +93,6 @@ class StartTlsServer(socketserver.ThreadingTCPServer):
         self.protocol, self.tls, self.offer_starttls = protocol, tls, offer_starttls
         self.greeting_pause = greeting_pause  # smtp: 12 extra greeting lines this far apart
         super().__init__((host, 0), _Handler)
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -104,23 +102,3 @@ class StartTlsServer(socketserver.ThreadingTCPServer):
     def target(self) -> str:
         host = self.server_address[0]
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
