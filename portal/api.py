@@ -1,4 +1,4 @@
-"""API plumbing shared by every module: the error envelope, pagination and the API root.
+"""API plumbing shared by every module: the error envelope, the token and me views, the API root.
 
 Every error leaves the API as {"error": {"code", "message", "details"}} with the right status.
 """
