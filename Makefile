@@ -18,11 +18,12 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PIP_PROGRESS_BAR := off
 
-.PHONY: help venv deps dev-deps ops-tools run test lint format migrate browser check-deploy bench lambda-package clean
+.PHONY: help venv deps dev-deps ops-tools run test test-fast lint format migrate browser check-deploy bench lambda-package clean
 
 help:
 	@echo "make run    set up .venv, migrate, create the demo accounts and serve http://$(HOST):$(PORT)"
 	@echo "make test   set up everything and run ruff and the whole test suite"
+	@echo "make test-fast  the same without the tests marked slow (a quick loop while coding)"
 	@echo "make lint   ruff check + ruff format --check"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make lambda-package  build the Lambda zip offline (STAGE=production)"
@@ -79,6 +80,9 @@ format: dev-deps
 
 test: dev-deps ops-tools browser lint
 	$(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
+
+test-fast: dev-deps ops-tools lint
+	$(VENV)/bin/pytest -n auto -m "not slow" $(PYTEST_ARGS)
 
 check-deploy: deps
 	DEBUG=0 SECRET_KEY="$$(head -c 48 /dev/urandom | base64)" ALLOWED_HOSTS=portal.example.com \

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,25 @@ import pytest
 # Imports of Django models stay inside fixtures: the engines' tests also run without Django.
 
 ARTIFACTS = Path(__file__).resolve().parent / "var" / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Make room for this run's SQLite test database; sweep away files of runs that died."""
+    from django.conf import settings
+
+    directory = getattr(settings, "SQLITE_TEST_DIR", None)
+    if directory is None or settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    name = settings.DATABASES["default"]["TEST"]["NAME"]
+    for leftover in (Path(name + suffix) for suffix in ("", "-wal", "-shm", "-journal")):
+        leftover.unlink(missing_ok=True)  # a stale -wal beside a new file reads as corruption
+    day_ago = time.time() - 86400
+    for old in directory.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            if old.stat().st_mtime < day_ago:
+                old.unlink()
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ Run from the repository root: `.venv/bin/python bench/faces_compare.py`. In one 
 3. Cold start (imports + model load) and the peak RSS of a worker process after 100
    comparisons. Target <= 500 MB, no growth between the 50th and the 100th.
 
-Django runs on a temporary SQLite database; the photos are read from FACES_FIXTURES_DIR
-(default ../shared/faces) and changed in memory only.
+Django runs on a temporary SQLite database; the photos are found as the face tests find them
+(modules.faces.tests.fixtures: FACES_FIXTURES_DIR, default ../shared/faces) and changed in
+memory only. Without them the run is skipped, or fails under CI=true.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-FIXTURES = Path(os.environ.get("FACES_FIXTURES_DIR") or REPO.parent / "shared" / "faces")
+
+from modules.faces.tests.fixtures import FixturesMissing, fixtures_dir, on_ci  # noqa: E402
 
 SMALL_A = "face_recognition/examples_obama-480p.jpg"
 SMALL_B = "face_recognition/examples_obama.jpg"
@@ -72,7 +74,7 @@ def around_face(name: str, size: tuple[int, int]) -> bytes:
 
     from modules.faces.engine import FaceEngine
 
-    image = Image.open(FIXTURES / name).convert("RGB")
+    image = Image.open(fixtures_dir() / name).convert("RGB")
     box = FaceEngine().analyze(jpeg(image)).faces[0].box
     ratio = size[0] / size[1]
     width = min(image.width, round(image.height * ratio))
@@ -86,20 +88,21 @@ def around_face(name: str, size: tuple[int, int]) -> bytes:
 def upscaled(name: str, longest: int) -> bytes:
     from PIL import Image
 
-    image = Image.open(FIXTURES / name).convert("RGB")
+    image = Image.open(fixtures_dir() / name).convert("RGB")
     scale = longest / max(image.size)
     size = (round(image.width * scale), round(image.height * scale))
     return jpeg(image.resize(size, Image.Resampling.BICUBIC), quality=88)
 
 
 def photos() -> dict[str, bytes]:
+    fixtures = fixtures_dir()
     return {
         "small_a": around_face(SMALL_A, (640, 480)),
         "small_b": around_face(SMALL_B, (640, 480)),
         "large": upscaled(LARGE, 4000),
-        "large_other": (FIXTURES / LARGE_OTHER).read_bytes(),
-        "group": (FIXTURES / GROUP).read_bytes(),
-        "biden": (FIXTURES / BIDEN).read_bytes(),
+        "large_other": (fixtures / LARGE_OTHER).read_bytes(),
+        "group": (fixtures / GROUP).read_bytes(),
+        "biden": (fixtures / BIDEN).read_bytes(),
     }
 
 
@@ -137,7 +140,11 @@ class BarePipeline:
     def __init__(self) -> None:
         import dlib
 
-        from modules.faces.dlib_models import LANDMARKS_FILE, RECOGNITION_FILE, find_models_dir
+        from modules.faces.engine.dlib_models import (
+            LANDMARKS_FILE,
+            RECOGNITION_FILE,
+            find_models_dir,
+        )
 
         directory = find_models_dir()
         self.detector = dlib.get_frontal_face_detector()
@@ -287,8 +294,12 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         worker(Path(sys.argv[2]))
         return
-    if not (FIXTURES / "pairs.tsv").is_file():
-        print(f"skipped: face fixtures not found at {FIXTURES} (set FACES_FIXTURES_DIR)")
+    try:
+        fixtures_dir()
+    except FixturesMissing as exc:
+        if on_ci():
+            raise SystemExit(f"failed: {exc}; CI=true requires them") from None
+        print(f"skipped: {exc}")
         return
     with tempfile.TemporaryDirectory(prefix="faces-bench-") as folder:
         db_path = Path(folder) / "bench.sqlite3"

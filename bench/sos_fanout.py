@@ -137,9 +137,9 @@ def received(peers: Peers) -> Counter[str]:
 
 def bare_loop() -> float:
     """The same messages, rendered and sent by the same senders, one by one, no database."""
-    from modules.sos.dispatch import default_channels, send_job
     from modules.sos.models import ContactMethod
-    from modules.sos.rendering import Job
+    from modules.sos.outbox.dispatch import default_channels, send_job
+    from modules.sos.outbox.job import Job
 
     now = datetime.now(UTC)
     jobs = [
@@ -179,10 +179,10 @@ def bare_loop() -> float:
 def pipeline(workers: int) -> tuple[float, int]:
     """alert_raise() writes 1,000 rows in one transaction; the dispatcher drains them."""
     from modules.sos import services
-    from modules.sos.dispatch import process_due_deliveries
+    from modules.sos.outbox.dispatch import process_due_deliveries
 
     started = time.perf_counter()
-    alert = services.alert_raise(message="Evacuate building 2 now", groups=["everyone"])
+    alert = services.alert_raise(message="Evacuate building 2 now", groups=["everyone"]).alert
     process_due_deliveries(workers=workers)
     elapsed = time.perf_counter() - started
     return elapsed, alert.pk
@@ -190,8 +190,8 @@ def pipeline(workers: int) -> tuple[float, int]:
 
 def drain_until_done(alert_id: int, deadline_s: float) -> None:
     """What `sos_worker` does: pass after pass, sleeping until the next row is due."""
-    from modules.sos.dispatch import process_due_deliveries, seconds_until_due
     from modules.sos.models import Delivery
+    from modules.sos.outbox.dispatch import process_due_deliveries, seconds_until_due
 
     deadline = time.monotonic() + deadline_s
     while Delivery.objects.filter(alert_id=alert_id, state__in=["pending", "sending"]).exists():
@@ -218,7 +218,7 @@ def outage(peers: Peers) -> tuple[float, int]:
     saboteur = threading.Thread(target=break_smtp, daemon=True)
     saboteur.start()
     started = time.perf_counter()
-    alert = services.alert_raise(message="Evacuate building 2 now", groups=["everyone"])
+    alert = services.alert_raise(message="Evacuate building 2 now", groups=["everyone"]).alert
     drain_until_done(alert.pk, deadline_s=120)
     elapsed = time.perf_counter() - started
     saboteur.join()

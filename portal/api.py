@@ -6,52 +6,29 @@ Every error leaves the API as {"error": {"code", "message", "details"}} with the
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
+import drf_spectacular.authentication
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView, set_rollback
 
 from portal import login_limits
-from portal.egress import EgressForbidden
+from portal.errors import DatabaseUnavailable, PayloadTooLarge, PortalError
+from portal.outage import DATABASE_ERRORS
 from portal.roles import IsViewer, role_name
 
 logger = logging.getLogger("portal.api")
-
-
-class PortalAPIError(exceptions.APIException):
-    """An API error with a stable code; subclass or raise with code/status."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        status_code: int | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail=message, code=code or self.default_code)
-        if status_code is not None:
-            self.status_code = status_code
-        self.details = details or {}
-
-
-class UnprocessableEntity(PortalAPIError):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "unprocessable"
-
-
-class PayloadTooLarge(PortalAPIError):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "payload_too_large"
 
 
 # DRF's own codes are mostly good; these are renamed so clients can switch on one word.
@@ -82,16 +59,23 @@ def _message(detail: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    if isinstance(exc, EgressForbidden):
-        exc = PortalAPIError(
-            str(exc), code="target_forbidden", status_code=400, details={"host": exc.host}
-        )
-    elif isinstance(exc, RequestDataTooBig):
+    if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(
             "The request body is larger than this server accepts.",
             details={"max_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
         )
-    elif isinstance(exc, Http404):
+    if isinstance(exc, DATABASE_ERRORS):
+        logger.warning("API request failed: database unavailable: %s", exc)
+        exc = DatabaseUnavailable()
+    if isinstance(exc, PortalError):
+        set_rollback()
+        retry = exc.details.get("retry_after_s")
+        return Response(
+            envelope(exc.code, exc.message, exc.details),
+            status=exc.status,
+            headers={"Retry-After": str(retry)} if retry is not None else None,
+        )
+    if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
@@ -118,7 +102,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if code is None:
             codes = exc.get_codes()
             code = codes if isinstance(codes, str) else exc.default_code
-        details = dict(getattr(exc, "details", {}) or {})
+        details: dict[str, Any] = {}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             details["retry_after_s"] = int(exc.wait)
         body = envelope(code, _message(exc.detail), details)
@@ -131,22 +115,26 @@ def json_error(request: HttpRequest, status_code: int, code: str, message: str) 
     return JsonResponse(envelope(code, message), status=status_code)
 
 
+class SessionScheme(drf_spectacular.authentication.SessionScheme):
+    """The schema documents portal.authentication.SessionAuthentication as DRF's session login."""
+
+    target_class = "portal.authentication.SessionAuthentication"
+
+
 class ObtainTokenView(ObtainAuthToken):
-    """username + password -> the user's API token; failures count toward the login limit."""
+    """username + password -> the user's API token, under the login limit (portal.login_limits)."""
 
     throttle_classes = [AnonRateThrottle]  # DRF's view turns throttling off
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES  # DRF's view names its own
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        username = str(request.data.get("username", ""))
+        data = request.data
+        username = str(data.get("username", "")) if isinstance(data, Mapping) else ""
         if login_limits.is_locked(request, username):
             raise exceptions.Throttled(
                 wait=login_limits.WINDOW_S, detail="Too many failed logins; try again later."
             )
-        try:
-            return super().post(request, *args, **kwargs)
-        except exceptions.ValidationError:
-            login_limits.record_failure(request, username)
-            raise
+        return super().post(request, *args, **kwargs)
 
 
 class MeSerializer(serializers.Serializer):

@@ -8,6 +8,9 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self) -> None:
+        from portal import login_limits  # noqa: F401  connects the failed-login counter
+
 
 class PortalModuleConfig(AppConfig):
     """Base for the three modules: what the dashboard and the URL conf need to mount one."""
@@ -17,3 +20,6 @@ class PortalModuleConfig(AppConfig):
     description: str = ""
     # Dotted path to `card_context(request) -> dict` rendered into "<label>/_card.html".
     card_context: str = ""
+    # Dotted path to `readiness() -> dict[str, str]`: named checks for /readyz, "ok" when ready.
+    # It must stay cheap (no heavy imports): load balancers call it every few seconds.
+    readiness: str = ""

@@ -1,50 +1,69 @@
-"""Error pages: JSON envelopes under /api/, HTML elsewhere, never a stack trace."""
+"""The one error type every module raises: a stable code, an HTTP status, a message, details.
+
+Django-free, so engines (probes, channels, the face engine) raise it too. The API's exception
+handler (`portal.api.exception_handler`) and the HTML helper (`portal.error_pages.error_page`)
+turn it into an answer in one place each; nothing else translates errors.
+"""
 
 from __future__ import annotations
 
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.csrf import csrf_failure as django_csrf_failure
-
-from portal.api import json_error
+from typing import Any
 
 
-def _is_api(request: HttpRequest) -> bool:
-    # path_info: behind API Gateway's stage prefix (SCRIPT_NAME=/dev) request.path is /dev/api/...
-    return request.path_info.startswith("/api/")
+class PortalError(Exception):
+    """Subclasses set `code` and `status`; an instance may override either."""
+
+    code = "error"
+    status = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        return self.message
 
 
-def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _is_api(request):
-        return json_error(request, 404, "not_found", "No such endpoint or object.")
-    return render(request, "errors/404.html", status=404)
+class NotFound(PortalError):
+    code = "not_found"
+    status = 404
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    message = str(exception) if exception and str(exception) else "You may not do this."
-    if _is_api(request):
-        return json_error(request, 403, "permission_denied", message)
-    return render(request, "errors/403.html", {"message": message}, status=403)
+class Unprocessable(PortalError):
+    code = "unprocessable"
+    status = 422
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if isinstance(exception, RequestDataTooBig):
-        if _is_api(request):
-            return json_error(request, 413, "payload_too_large", "The request body is too large.")
-        return render(request, "errors/413.html", status=413)
-    if _is_api(request):
-        return json_error(request, 400, "bad_request", "The request could not be understood.")
-    return render(request, "errors/400.html", status=400)
+class PayloadTooLarge(PortalError):
+    code = "payload_too_large"
+    status = 413
 
 
-def server_error(request: HttpRequest) -> HttpResponse:
-    if _is_api(request):
-        return json_error(request, 500, "server_error", "Something went wrong on our side.")
-    return render(request, "errors/500.html", status=500)
+class Unavailable(PortalError):
+    code = "unavailable"
+    status = 503
 
 
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    if _is_api(request):
-        return json_error(request, 403, "csrf_failed", f"CSRF check failed: {reason}")
-    return django_csrf_failure(request, reason)
+class DatabaseUnavailable(Unavailable):
+    """The database refused or dropped the connection; the next request reconnects."""
+
+    code = "database_unavailable"
+    RETRY_AFTER_S = 5
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database cannot be reached right now; try again shortly.",
+            details={"retry_after_s": self.RETRY_AFTER_S},
+        )

@@ -1,15 +1,18 @@
-"""/healthz: the process answers. /readyz: it can serve (database, migrations, model files)."""
+"""/healthz: the process answers. /readyz: it can serve (database, migrations, and each mounted
+module's own readiness checks, e.g. the face model files)."""
 
 from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
+from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from portal.modules import enabled_modules
 
 logger = logging.getLogger("portal.health")
 
@@ -35,17 +38,12 @@ def _pending_migrations() -> int:
     return pending
 
 
-def _missing_model_files() -> list[str]:
-    if "faces" not in settings.PORTAL_MODULES:
-        return []
-    # A path lookup only: imports neither dlib nor numpy.
-    from modules.faces.dlib_models import MODEL_FILES, ModelsNotFoundError, find_models_dir
-
-    try:
-        directory = find_models_dir()
-    except ModelsNotFoundError as e:
-        return [str(e)]
-    return [name for name in MODEL_FILES if not (directory / name).is_file()]
+def _module_checks() -> dict[str, str]:
+    checks: dict[str, str] = {}
+    for module in enabled_modules():
+        if module.readiness:
+            checks.update(import_string(module.readiness)())
+    return checks
 
 
 @never_cache
@@ -67,10 +65,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
         )
     pending = _pending_migrations()
     checks["migrations"] = "ok" if not pending else f"{pending} pending"
-    missing = _missing_model_files()
-    checks["models"] = "ok" if not missing else "missing: " + ", ".join(missing)
-    if pending or missing:
-        reason = "migrations pending" if pending else "model files missing"
+    module_checks = _module_checks()
+    checks.update(module_checks)
+    failing = [name for name, state in module_checks.items() if state != "ok"]
+    if pending or failing:
+        reason = "migrations pending" if pending else f"{failing[0]} not ready"
         return JsonResponse(
             {"status": "unavailable", "reason": reason, "checks": checks}, status=503
         )

@@ -1,26 +1,29 @@
-"""Failed logins are limited per client address and per username, in the browser and the API."""
+"""Failed logins are limited per client address and per username, at every login: the portal's
+page, the admin's and the API's token endpoint.
+
+The limit lives in the authentication backend and Django's `user_login_failed` signal, the two
+points every password check passes, so an entry point cannot forget it. The views only add a
+clear answer (429 and a page or an envelope) before the form says "wrong password". Counters are
+in the cache (Redis in production), so they hold across processes and Lambda instances without
+tables of their own.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.dispatch import receiver
 from django.http import HttpRequest
+from django.shortcuts import render
+
+from portal.clients import client_ip
 
 WINDOW_S = 15 * 60
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's address, counting NUM_PROXIES trusted proxies the way DRF's throttles do.
-
-    Behind a load balancer REMOTE_ADDR is the balancer: keyed on it, ten wrong passwords from
-    anyone would lock everyone out.
-    """
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if settings.NUM_PROXIES and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-min(settings.NUM_PROXIES, len(hops))]
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _keys(request: HttpRequest, username: str) -> list[str]:
@@ -41,3 +44,33 @@ def record_failure(request: HttpRequest, username: str) -> None:
             cache.incr(key)
         except ValueError:  # expired between add and incr
             cache.set(key, 1, WINDOW_S)
+
+
+class RateLimitedBackend(ModelBackend):
+    """Django's backend, which refuses even the right password while the lock holds."""
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if request is not None and is_locked(request, str(username or "")):
+            raise PermissionDenied("Too many failed logins")  # stops every other backend too
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+@receiver(user_login_failed)
+def _count_failure(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    if request is not None:
+        record_failure(request, str(credentials.get("username", "")))
+
+
+def locked_response(request: HttpRequest) -> Any:
+    """The HTML answer while the lock holds (the API answers 429 `throttled` itself)."""
+    response = render(request, "registration/locked.html", status=429)
+    response["Retry-After"] = str(WINDOW_S)
+    return response

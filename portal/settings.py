@@ -176,6 +176,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.logs.RequestLogMiddleware",
     "portal.limits.RequestSizeLimitMiddleware",
+    "portal.outage.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -209,14 +210,23 @@ TEMPLATES = [
 
 DATABASES = {"default": envdatabase("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the dev server, the SOS worker threads and readers share the file.
+    # WAL lets the dev server, the SOS worker threads and readers share the file. IMMEDIATE
+    # takes the write lock when a transaction begins, where the busy timeout waits for it: a
+    # deferred transaction that reads first and then writes is refused at once ("database is
+    # locked") when another process wrote in between, and the busy timeout cannot help it.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20}
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": envcache("CACHE_URL", "locmem://")}
 
+# Every password check, wherever it comes from, passes the failed-login limit.
+AUTHENTICATION_BACKENDS = ["portal.login_limits.RateLimitedBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -306,7 +316,7 @@ if envbool("SECURE_PROXY_SSL_HEADER", False):
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "portal.error_pages.csrf_failure"
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -353,7 +363,12 @@ REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes DRF answer 401 (not 403) without credentials.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "portal.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.roles.IsOperatorOrReadOnly"],
     "DEFAULT_PAGINATION_CLASS": "portal.pagination.Pagination",
@@ -376,7 +391,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Portal API",
     "DESCRIPTION": (
-        "NetProbe, SOS_Broadcast and Face_Comparison behind one API. Errors always have the "
+        "NetProbe, SOS Broadcast and Face Comparison behind one API. Errors always have the "
         'shape {"error": {"code", "message", "details"}}; codes are stable strings.'
     ),
     "VERSION": "1.0.0",
@@ -419,10 +434,6 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
-
-# --- Modules --------------------------------------------------------------------------------
-
-FACES_FIXTURES_DIR = Path(envstr("FACES_FIXTURES_DIR", str(BASE_DIR.parent / "shared" / "faces")))
 
 # --- SOS_Broadcast ----------------------------------------------------------------------------
 # Deliveries are database rows; these knobs shape how the dispatcher claims, retries and wakes.

@@ -8,10 +8,10 @@ from django.urls import path
 from portal import health, views
 from portal.lazy_urls import lazy_include
 
-handler400 = "portal.errors.bad_request"
-handler403 = "portal.errors.permission_denied"
-handler404 = "portal.errors.not_found"
-handler500 = "portal.errors.server_error"
+handler400 = "portal.error_pages.bad_request"
+handler403 = "portal.error_pages.permission_denied"
+handler404 = "portal.error_pages.not_found"
+handler500 = "portal.error_pages.server_error"
 
 admin.site.site_header = f"{settings.SITE_NAME} administration"
 admin.site.site_title = settings.SITE_NAME
@@ -34,6 +34,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("admin/login/", views.admin_login),
     path("admin/", admin.site.urls),
     # The API and the modules are imported on first use: a Lambda cold start answers /healthz
     # without DRF, drf-spectacular or any module's views (bench/cold_start.py).

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -32,7 +33,7 @@ def dashboard_card(request: HttpRequest, label: str) -> HttpResponse:
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, with failed attempts limited per client address and per username."""
+    """Django's login, which says so when failed attempts locked the client or the username."""
 
     redirect_authenticated_user = True
 
@@ -42,14 +43,17 @@ class LoginView(auth_views.LoginView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if login_limits.is_locked(request, request.POST.get("username", "")):
-            response = render(request, "registration/locked.html", status=429)
-            response["Retry-After"] = str(login_limits.WINDOW_S)
-            return response
+            return login_limits.locked_response(request)
         return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form: Any) -> HttpResponse:
-        login_limits.record_failure(self.request, self.request.POST.get("username", ""))
-        return super().form_invalid(form)
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin's login under the same limit, with the same answer while it holds."""
+    if request.method == "POST" and login_limits.is_locked(
+        request, request.POST.get("username", "")
+    ):
+        return login_limits.locked_response(request)
+    return admin.site.login(request)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

@@ -14,6 +14,8 @@ os.environ.setdefault("SOS_WAKE", "none")
 
 from portal.settings import *  # noqa: F403
 
+SQLITE_TEST_DIR = BASE_DIR / "var" / "test-db"  # noqa: F405
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 WHITENOISE_USE_FINDERS = True
@@ -21,3 +23,11 @@ WHITENOISE_AUTOREFRESH = True
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, as `make run` uses, not Django's in-memory default: an in-memory database shares
+    # one cache between connections, whose table locks refuse a concurrent reader or writer at
+    # once ("database table is locked") instead of waiting. One name per test run (pytest-django
+    # adds a suffix per xdist worker), so two runs in one checkout never share a file.
+    _run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    DATABASES["default"]["TEST"] = {"NAME": str(SQLITE_TEST_DIR / f"{_run}.sqlite3")}  # noqa: F405

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from portal.test import PASSWORD, make_user
 
 
-def test_it_logs_in_and_out(client, operator):
+def test_logs_in_and_out(client, operator):
     response = client.post("/accounts/login/", {"username": "olivia", "password": PASSWORD})
     assert response.status_code == 302
     assert response["Location"] == "/"
@@ -31,7 +31,7 @@ def test_login_is_rate_limited_per_client(client, operator, settings):
     assert b"Too many failed logins" in response.content
 
 
-def test_it_changes_the_password(client, operator):
+def test_changes_the_password(client, operator):
     client.force_login(operator)
     response = client.post(
         "/accounts/password/",
@@ -95,7 +95,7 @@ def test_the_token_endpoint_shares_the_login_limit(anon_api, operator, settings)
 
 
 def test_the_limit_counts_the_client_behind_trusted_proxies(rf, settings):
-    from portal.login_limits import client_ip
+    from portal.clients import client_ip
 
     request = rf.get("/", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7, 10.0.0.2")
     request.META["REMOTE_ADDR"] = "10.0.0.1"

@@ -9,7 +9,7 @@ from portal.test import browser_login, browser_page, make_user
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_it_logs_in_and_shows_the_dashboard(chromium, live_server, transactional_db, artifacts_dir):
+def test_logs_in_and_shows_the_dashboard(chromium, live_server, transactional_db, artifacts_dir):
     make_user("olivia", role="operator")
     with browser_page(live_server.url) as page:
         page.goto("/")
@@ -17,7 +17,7 @@ def test_it_logs_in_and_shows_the_dashboard(chromium, live_server, transactional
         browser_login(page, "olivia")
         page.wait_for_selector("#card-netprobe")
         titles = page.locator(".card h2").all_inner_texts()
-        assert titles == ["NetProbe", "SOS_Broadcast", "Face_Comparison"]
+        assert titles == ["NetProbe", "SOS Broadcast", "Face Comparison"]
         assert page.locator(".badge-operator").inner_text().lower() == "operator"
         # The stylesheet and htmx load from our own origin under the strict CSP.
         assert page.evaluate("typeof window.htmx") == "object"

@@ -106,7 +106,7 @@ def web() -> Iterator[str]:
     server.server_close()
 
 
-def test_it_makes_an_http_request(web: str) -> None:
+def test_makes_an_http_request(web: str) -> None:
     response = http_request("GET", f"{web}/", timeout=5, policy=LOOPBACK)
     assert (response.status, response.reason, response.body) == (200, "OK", b"hello")
     assert response.header("x-probe") == "yes"
@@ -116,7 +116,7 @@ def test_it_makes_an_http_request(web: str) -> None:
     assert response.address.address == "127.0.0.1"
 
 
-def test_it_sends_method_headers_body_and_host(web: str) -> None:
+def test_sends_method_headers_body_and_host(web: str) -> None:
     port = web.rsplit(":", 1)[1]
     response = http_request(
         "POST",
@@ -138,7 +138,7 @@ class IPv6Server(http.server.ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
 
-def test_it_requests_a_bracketed_ipv6_url() -> None:
+def test_requests_a_bracketed_ipv6_url() -> None:
     try:
         server = IPv6Server(("::1", 0), Handler)
     except OSError as exc:
@@ -155,20 +155,20 @@ def test_it_requests_a_bracketed_ipv6_url() -> None:
     assert response.address.ip_version == 6
 
 
-def test_it_caps_the_body(web: str) -> None:
+def test_caps_the_body(web: str) -> None:
     cut = http_request("GET", f"{web}/big", timeout=5, max_body=1000, policy=LOOPBACK)
     assert (len(cut.body), cut.truncated) == (1000, True)
     whole = http_request("GET", f"{web}/big", timeout=5, max_body=5000, policy=LOOPBACK)
     assert (len(whole.body), whole.truncated) == (5000, False)
 
 
-def test_it_stops_reading_an_endless_body_at_the_cap(web: str) -> None:
+def test_stops_reading_an_endless_body_at_the_cap(web: str) -> None:
     response = http_request("GET", f"{web}/endless", timeout=3, max_body=10_000, policy=LOOPBACK)
     assert response.body == b"y" * 10_000
     assert response.truncated
 
 
-def test_it_returns_a_redirect_without_following_it(web: str) -> None:
+def test_returns_a_redirect_without_following_it(web: str) -> None:
     response = http_request("GET", f"{web}/redirect", timeout=5, policy=LOOPBACK)
     assert response.status == 302
     assert response.header("Location") == "/elsewhere"
@@ -176,7 +176,7 @@ def test_it_returns_a_redirect_without_following_it(web: str) -> None:
     assert "/elsewhere" not in Handler.paths
 
 
-def test_it_refuses_an_http_request_to_loopback_by_default(web: str) -> None:
+def test_refuses_an_http_request_to_loopback_by_default(web: str) -> None:
     before = len(Handler.paths)
     with pytest.raises(EgressForbidden, match="loopback"):
         http_request("GET", f"{web}/refused", timeout=5, policy=DEFAULT)
@@ -191,12 +191,12 @@ def test_it_refuses_an_http_request_to_loopback_by_default(web: str) -> None:
         ("http:///path", "no host"),
     ],
 )
-def test_it_rejects_unsupported_urls(url: str, error: str) -> None:
+def test_rejects_unsupported_urls(url: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         http_request("GET", url, timeout=5, policy=LOOPBACK)
 
 
-def test_it_times_out_when_the_server_never_answers(listener: socket.socket) -> None:
+def test_times_out_when_the_server_never_answers(listener: socket.socket) -> None:
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
     started = time.monotonic()
     with pytest.raises(TimeoutError):
@@ -204,7 +204,7 @@ def test_it_times_out_when_the_server_never_answers(listener: socket.socket) -> 
     assert time.monotonic() - started < 2
 
 
-def test_it_bounds_the_whole_exchange_by_the_timeout(web: str) -> None:
+def test_bounds_the_whole_exchange_by_the_timeout(web: str) -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutError):
         http_request("GET", f"{web}/trickle", timeout=0.5, policy=LOOPBACK)
@@ -291,7 +291,7 @@ def tls_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Pat
     server.server_close()
 
 
-def test_it_makes_an_https_request_with_sni_and_verification(
+def test_makes_an_https_request_with_sni_and_verification(
     tls_web: tuple[int, Path, list[str]],
 ) -> None:
     port, ca, server_names = tls_web
@@ -304,7 +304,7 @@ def test_it_makes_an_https_request_with_sni_and_verification(
     assert server_names[-1] == "localhost"
 
 
-def test_it_verifies_the_certificate_against_the_url_host(
+def test_verifies_the_certificate_against_the_url_host(
     tls_web: tuple[int, Path, list[str]],
 ) -> None:
     port, ca, _ = tls_web
@@ -315,13 +315,13 @@ def test_it_verifies_the_certificate_against_the_url_host(
         )
 
 
-def test_it_rejects_an_untrusted_certificate(tls_web: tuple[int, Path, list[str]]) -> None:
+def test_rejects_an_untrusted_certificate(tls_web: tuple[int, Path, list[str]]) -> None:
     port, _, _ = tls_web
     with pytest.raises(ssl.SSLCertVerificationError):
         http_request("GET", f"https://localhost:{port}/", timeout=5, policy=LOOPBACK)
 
 
-def test_it_skips_verification_when_told(tls_web: tuple[int, Path, list[str]]) -> None:
+def test_skips_verification_when_told(tls_web: tuple[int, Path, list[str]]) -> None:
     port, _, _ = tls_web
     response = http_request(
         "GET", f"https://localhost:{port}/", timeout=5, policy=LOOPBACK, verify_tls=False

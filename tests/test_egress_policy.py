@@ -98,7 +98,7 @@ ALLOWED = [
 
 
 @pytest.mark.parametrize(("spelling", "reason"), REFUSED)
-def test_it_refuses_every_form_through_resolve(spelling: str, reason: str) -> None:
+def test_refuses_every_form_through_resolve(spelling: str, reason: str) -> None:
     with pytest.raises(EgressForbidden) as caught:
         DEFAULT.resolve(spelling, 80)
     assert reason in caught.value.reason
@@ -115,7 +115,7 @@ def is_literal(spelling: str) -> bool:
 
 
 @pytest.mark.parametrize(("literal", "reason"), [r for r in REFUSED if is_literal(r[0])])
-def test_it_refuses_literal_addresses(literal: str, reason: str) -> None:
+def test_refuses_literal_addresses(literal: str, reason: str) -> None:
     with pytest.raises(EgressForbidden) as caught:
         DEFAULT.check_address(literal)
     assert reason in caught.value.reason
@@ -123,18 +123,18 @@ def test_it_refuses_literal_addresses(literal: str, reason: str) -> None:
 
 
 @pytest.mark.parametrize("address", ALLOWED)
-def test_it_allows_globally_routable_addresses(address: str) -> None:
+def test_allows_globally_routable_addresses(address: str) -> None:
     assert DEFAULT.check_address(address) == ipaddress.ip_address(address)
     [resolved] = DEFAULT.resolve(address, 443)
     assert resolved.port == 443
     assert resolved.ip_version == (6 if ":" in address else 4)
 
 
-def test_it_judges_the_address_a_numeric_spelling_resolves_to() -> None:
+def test_judges_the_address_a_numeric_spelling_resolves_to() -> None:
     assert DEFAULT.resolve("134744072", 80) == [ResolvedAddress(socket.AF_INET, "8.8.8.8", 80)]
 
 
-def test_it_names_host_address_and_reason_in_the_message() -> None:
+def test_names_host_address_and_reason_in_the_message() -> None:
     with pytest.raises(EgressForbidden) as caught:
         DEFAULT.resolve("0x7f000001", 80)
     message = str(caught.value)
@@ -144,29 +144,29 @@ def test_it_names_host_address_and_reason_in_the_message() -> None:
     assert caught.value.address == "127.0.0.1"
 
 
-def test_it_refuses_localhost_by_name() -> None:
+def test_refuses_localhost_by_name() -> None:
     with pytest.raises(EgressForbidden, match="loopback"):
         DEFAULT.resolve("localhost", 80)
 
 
-def test_it_raises_a_resolve_error_for_a_name_that_does_not_resolve() -> None:
+def test_raises_a_resolve_error_for_a_name_that_does_not_resolve() -> None:
     with pytest.raises(EgressResolveError) as caught:
         DEFAULT.resolve("nonexistent.invalid", 80)
     assert isinstance(caught.value, OSError)
     assert caught.value.host == "nonexistent.invalid"
 
 
-def test_it_raises_a_resolve_error_for_a_malformed_name() -> None:
+def test_raises_a_resolve_error_for_a_malformed_name() -> None:
     with pytest.raises(EgressResolveError):
         DEFAULT.resolve("a" * 70 + ".example", 80)
 
 
-def test_it_refuses_non_numeric_input_to_check_address() -> None:
+def test_refuses_non_numeric_input_to_check_address() -> None:
     with pytest.raises(ValueError, match="does not appear to be"):
         DEFAULT.check_address("localhost")
 
 
-def test_it_opens_allowed_networks() -> None:
+def test_opens_allowed_networks() -> None:
     assert str(LOOPBACK.check_address("127.0.0.1")) == "127.0.0.1"
     assert str(LOOPBACK.check_address("::1")) == "::1"
     assert LOOPBACK.resolve("2130706433", 80)[0].address == "127.0.0.1"
@@ -175,7 +175,7 @@ def test_it_opens_allowed_networks() -> None:
         LOOPBACK.check_address("10.0.0.1")
 
 
-def test_it_keeps_metadata_closed_unless_listed_exactly() -> None:
+def test_keeps_metadata_closed_unless_listed_exactly() -> None:
     wide = EgressPolicy(["169.254.0.0/16", "fc00::/7", "::ffff:0:0/96", "0.0.0.0/0", "::/0"])
     assert wide.check_address("169.254.1.1")
     assert wide.check_address("fd00::1")
@@ -189,24 +189,24 @@ def test_it_keeps_metadata_closed_unless_listed_exactly() -> None:
         exact.check_address("169.254.170.2")
 
 
-def test_it_judges_the_embedded_ipv4_even_when_the_carrier_is_allowed() -> None:
+def test_judges_the_embedded_ipv4_even_when_the_carrier_is_allowed() -> None:
     policy = EgressPolicy(["64:ff9b:1::/48"])
     assert policy.check_address("64:ff9b:1::808:808")
     with pytest.raises(EgressForbidden, match="private"):
         policy.check_address("64:ff9b:1::a00:1")
 
 
-def test_it_parses_allowed_networks_from_a_comma_string() -> None:
+def test_parses_allowed_networks_from_a_comma_string() -> None:
     policy = EgressPolicy(" 127.0.0.0/8, ::1/128 ,")
     assert [str(n) for n in policy.allowed_networks] == ["127.0.0.0/8", "::1/128"]
 
 
-def test_it_rejects_a_malformed_allowed_network() -> None:
+def test_rejects_a_malformed_allowed_network() -> None:
     with pytest.raises(ValueError, match="not-a-network"):
         EgressPolicy(["not-a-network"])
 
 
-def test_it_builds_the_policy_from_settings() -> None:
+def test_builds_the_policy_from_settings() -> None:
     from django.conf import settings
     from django.test import override_settings
 
@@ -224,7 +224,7 @@ def assert_nothing_accepted(server: socket.socket) -> None:
         server.accept()
 
 
-def test_it_connects_to_an_allowed_listener(listener: socket.socket) -> None:
+def test_connects_to_an_allowed_listener(listener: socket.socket) -> None:
     port = listener.getsockname()[1]
     sock, address = LOOPBACK.connect("127.0.0.1", port, timeout=2)
     with sock:
@@ -235,14 +235,14 @@ def test_it_connects_to_an_allowed_listener(listener: socket.socket) -> None:
         assert sock.getpeername() == ("127.0.0.1", port)
 
 
-def test_it_refuses_to_connect_to_loopback_by_default(listener: socket.socket) -> None:
+def test_refuses_to_connect_to_loopback_by_default(listener: socket.socket) -> None:
     port = listener.getsockname()[1]
     with pytest.raises(EgressForbidden, match="loopback"):
         DEFAULT.connect("localhost", port, timeout=2)
     assert_nothing_accepted(listener)
 
 
-def test_it_rechecks_addresses_resolved_elsewhere(listener: socket.socket) -> None:
+def test_rechecks_addresses_resolved_elsewhere(listener: socket.socket) -> None:
     port = listener.getsockname()[1]
     smuggled = [ResolvedAddress(socket.AF_INET, "127.0.0.1", port)]
     with pytest.raises(EgressForbidden):
@@ -250,7 +250,7 @@ def test_it_rechecks_addresses_resolved_elsewhere(listener: socket.socket) -> No
     assert_nothing_accepted(listener)
 
 
-def test_it_tries_the_next_address_when_one_refuses(listener: socket.socket) -> None:
+def test_tries_the_next_address_when_one_refuses(listener: socket.socket) -> None:
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound but not listening: connecting is refused
     open_port = listener.getsockname()[1]

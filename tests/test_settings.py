@@ -27,19 +27,19 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_it_starts_with_good_settings():
+def test_starts_with_good_settings():
     result = start(**GOOD)
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout
 
 
-def test_it_requires_secret_key_when_debug_is_off():
+def test_requires_secret_key_when_debug_is_off():
     result = start(DEBUG="0", SECRET_KEY="")
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
 
-def test_it_runs_without_secret_key_in_debug():
+def test_runs_without_secret_key_in_debug():
     assert start(DEBUG="1", SECRET_KEY="").returncode == 0
 
 
@@ -57,14 +57,14 @@ def test_it_runs_without_secret_key_in_debug():
         ("API_PAGE_SIZE", "0", "API_PAGE_SIZE must be at least 1"),
     ],
 )
-def test_it_refuses_a_malformed_value_naming_the_variable(variable, value, message):
+def test_refuses_a_malformed_value_naming_the_variable(variable, value, message):
     result = start(**{**GOOD, variable: value})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
 
 
-def test_it_reads_database_and_cache_urls(monkeypatch):
+def test_reads_database_and_cache_urls(monkeypatch):
     from portal import settings as s
 
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.example:5433/portal")
@@ -83,7 +83,7 @@ def test_it_reads_database_and_cache_urls(monkeypatch):
     assert s.envcache("CACHE_URL", "locmem://")["BACKEND"].endswith("LocMemCache")
 
 
-def test_it_passes_check_deploy_with_production_settings():
+def test_passes_check_deploy_with_production_settings():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PORTAL_"))}
     env.update(
         {

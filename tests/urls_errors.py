@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from portal.api import UnprocessableEntity
 from portal.egress import EgressPolicy
+from portal.errors import Unprocessable
 from portal.roles import IsOperator
 from portal.urls import urlpatterns as portal_urlpatterns
 
@@ -34,9 +34,9 @@ class OperatorOnly(APIView):
         return Response({"ok": True})
 
 
-class Unprocessable(APIView):
+class UnprocessableView(APIView):
     def get(self, request: Request) -> Response:
-        raise UnprocessableEntity("No face in image_b.", code="no_face", details={"image": "b"})
+        raise Unprocessable("No face in image_b.", code="no_face", details={"image": "b"})
 
 
 class Crash(APIView):
@@ -64,13 +64,13 @@ class Forbidden(APIView):
 urlpatterns = [
     path("api/test/validate/", Validate.as_view()),
     path("api/test/operator/", OperatorOnly.as_view()),
-    path("api/test/unprocessable/", Unprocessable.as_view()),
+    path("api/test/unprocessable/", UnprocessableView.as_view()),
     path("api/test/crash/", Crash.as_view()),
     path("api/test/throttled/", Throttled.as_view()),
     path("api/test/forbidden/", Forbidden.as_view()),
     *portal_urlpatterns,
 ]
-handler400 = "portal.errors.bad_request"
-handler403 = "portal.errors.permission_denied"
-handler404 = "portal.errors.not_found"
-handler500 = "portal.errors.server_error"
+handler400 = "portal.error_pages.bad_request"
+handler403 = "portal.error_pages.permission_denied"
+handler404 = "portal.error_pages.not_found"
+handler500 = "portal.error_pages.server_error"

@@ -6,9 +6,6 @@ search and delete; viewers read the log and the gallery list.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from django.http import FileResponse, HttpRequest
@@ -28,8 +25,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from modules.faces import models, services
-from modules.faces.dlib_models import ModelsNotFoundError
-from modules.faces.imaging import ImageError
 from modules.faces.serializers import (
     CompareInputSerializer,
     CompareResultSerializer,
@@ -42,42 +37,8 @@ from modules.faces.serializers import (
     SearchResultSerializer,
 )
 from modules.faces.uploads import keep_uploads_in_memory
-from portal.api import PortalAPIError
+from portal.errors import NotFound
 from portal.roles import IsOperator, IsViewer
-
-logger = logging.getLogger("modules.faces")
-
-IMAGE_ERROR_STATUS = {
-    "invalid_image": status.HTTP_400_BAD_REQUEST,
-    "image_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    "no_face": status.HTTP_422_UNPROCESSABLE_ENTITY,
-    "several_faces": status.HTTP_422_UNPROCESSABLE_ENTITY,
-}
-
-
-def image_error(exc: ImageError) -> PortalAPIError:
-    body = exc.as_dict()
-    return PortalAPIError(
-        str(body["message"]),
-        code=exc.code,
-        status_code=IMAGE_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST),
-        details=body["details"],  # type: ignore[arg-type]
-    )
-
-
-MODELS_MISSING = "The face models are not installed on this server; an administrator must fix it."
-
-
-@contextmanager
-def engine_errors() -> Iterator[None]:
-    """Image problems become their API error; missing model files a 503 (a deployment fault)."""
-    try:
-        yield
-    except ImageError as exc:
-        raise image_error(exc) from None
-    except ModelsNotFoundError as exc:
-        logger.error("Face models missing: %s", exc)
-        raise PortalAPIError(MODELS_MISSING, code="models_unavailable", status_code=503) from None
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -135,15 +96,14 @@ class CompareView(PhotoUploadMixin, APIView):
         form = CompareInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        with engine_errors():
-            result, log = services.faces_compare(
-                image_a=data["image_a"],
-                image_b=data["image_b"],
-                threshold=data.get("threshold"),
-                pick=data["pick"],
-                user=request.user,
-                source=models.Comparison.Source.API,
-            )
+        result, log = services.faces_compare(
+            image_a=data["image_a"],
+            image_b=data["image_b"],
+            threshold=data.get("threshold"),
+            pick=data["pick"],
+            user=request.user,
+            source=models.Comparison.Source.API,
+        )
         return Response({"id": log.pk, **result.to_dict()})
 
 
@@ -187,7 +147,7 @@ class ComparisonPhotoView(APIView):
         log = get_object_or_404(models.Comparison, pk=pk)
         field = {"a": log.image_a, "b": log.image_b}.get(which)
         if not field:
-            raise PortalAPIError("No stored photo.", code="not_found", status_code=404)
+            raise NotFound("No stored photo.")
         return _private_file(field)
 
 
@@ -206,15 +166,14 @@ class ReferenceListView(PhotoUploadMixin, generics.ListCreateAPIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         form = EnrollInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        with engine_errors():
-            enrollment = services.reference_enroll(
-                name=form.validated_data["name"],
-                image=form.validated_data["image"],
-                user=request.user,
-            )
+        enrollment = services.reference_enroll(
+            name=form.validated_data["name"],
+            image=form.validated_data["image"],
+            user=request.user,
+        )
         body = ReferenceSerializer(enrollment.reference).data
         body["face"] = enrollment.face.to_dict()
-        body["warnings"] = enrollment.warnings
+        body["warnings"] = [warning.to_dict() for warning in enrollment.warnings]
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -235,7 +194,7 @@ class ReferenceThumbnailView(APIView):
     def get(self, request: Request, pk: int) -> FileResponse:
         reference = get_object_or_404(models.Reference, pk=pk)
         if not reference.thumbnail:
-            raise PortalAPIError("No thumbnail stored.", code="not_found", status_code=404)
+            raise NotFound("No thumbnail stored.")
         return _private_file(reference.thumbnail, content_type="image/jpeg")
 
 
@@ -253,10 +212,9 @@ class SearchView(PhotoUploadMixin, APIView):
         form = SearchInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        with engine_errors():
-            outcome = services.reference_search(
-                image=data["image"], k=data["k"], threshold=data.get("threshold")
-            )
+        outcome = services.reference_search(
+            image=data["image"], k=data["k"], threshold=data.get("threshold")
+        )
         image = outcome.query.to_dict()
         image.pop("faces")
         return Response(
@@ -267,7 +225,7 @@ class SearchView(PhotoUploadMixin, APIView):
                 "face": outcome.face.to_dict(),
                 "faces": len(outcome.query.faces),
                 "image": image,
-                "warnings": outcome.warnings,
+                "warnings": [warning.to_dict() for warning in outcome.warnings],
                 "results": [
                     {
                         "reference": ReferenceSerializer(item.reference).data,

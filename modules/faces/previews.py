@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from modules.faces.imaging import LoadedImage
-from modules.faces.results import Face
+from modules.faces.engine import Face, LoadedImage
 
 PREVIEW_MAX_SIDE = 720
 SCALE_WIDTH = 400

@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from modules.faces import models
-from modules.faces.engine import PICKS
+from modules.faces.engine import MAX_THRESHOLD, PICKS
 from modules.faces.services import SEARCH_MAX_K
 
 THRESHOLD_HELP = (
@@ -29,7 +29,11 @@ def _photo(help_text: str) -> serializers.FileField:
 class ThresholdField(serializers.FloatField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
-            required=False, min_value=0.0, max_value=2.0, help_text=THRESHOLD_HELP, **kwargs
+            required=False,
+            min_value=0.0,
+            max_value=MAX_THRESHOLD,
+            help_text=THRESHOLD_HELP,
+            **kwargs,
         )
 
     def to_internal_value(self, data: Any) -> float:

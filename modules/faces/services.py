@@ -6,11 +6,8 @@ dlib loads on the first call that needs it (never at import).
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,11 +20,23 @@ from django.utils import timezone
 from PIL import Image
 
 from modules.faces import models
-from modules.faces.distance import SearchHit, descriptor_from_bytes, descriptor_to_bytes, search
-from modules.faces.engine import PICKS, FaceEngine, NoFaceError, compare_analyses
-from modules.faces.imaging import ImageError, LoadedImage
-from modules.faces.results import Comparison as ComparisonResult
-from modules.faces.results import Face, FaceAnalysis, Timings
+from modules.faces.engine import (
+    CompareOptions,
+    Face,
+    FaceAnalysis,
+    FaceEngine,
+    FaceWarning,
+    ImageError,
+    LoadedImage,
+    NoFaceError,
+    SearchHit,
+    compare_analyses,
+    descriptor_from_bytes,
+    descriptor_to_bytes,
+    quality_warnings,
+    search,
+)
+from modules.faces.engine import Comparison as ComparisonResult
 
 logger = logging.getLogger("modules.faces")
 
@@ -41,43 +50,23 @@ class SeveralFacesError(ImageError):
     """A reference photo must show one face: enrolling the wrong one would poison searches."""
 
     code = "several_faces"
-
-
-# -- the engine, configured from settings -----------------------------------------------------
-
-_ENGINES: dict[tuple[int, int, int, int], FaceEngine] = {}
-_ENGINES_LOCK = threading.Lock()
+    status = 422
 
 
 def face_engine() -> FaceEngine:
-    """The engine for the current FACES_* settings. Engines are cheap; the dlib models they
-    use are loaded once per process and shared."""
-    key = (
-        settings.FACES_DETECT_MAX_SIDE,
-        settings.FACES_MIN_FACE_SIZE,
-        settings.FACES_MAX_IMAGE_BYTES,
-        settings.FACES_MAX_PIXELS,
+    """An engine for the current FACES_* settings. Cheap: the dlib models it uses are loaded
+    once per process and shared (``engine.dlib_models``)."""
+    return FaceEngine(
+        detect_max_side=settings.FACES_DETECT_MAX_SIDE,
+        min_face_size=settings.FACES_MIN_FACE_SIZE,
+        max_bytes=settings.FACES_MAX_IMAGE_BYTES,
+        max_pixels=settings.FACES_MAX_PIXELS,
     )
-    engine = _ENGINES.get(key)
-    if engine is None:
-        with _ENGINES_LOCK:
-            engine = _ENGINES.get(key)
-            if engine is None:
-                engine = FaceEngine(
-                    detect_max_side=key[0],
-                    min_face_size=key[1],
-                    max_bytes=key[2],
-                    max_pixels=key[3],
-                )
-                _ENGINES[key] = engine
-    return engine
 
 
-def _check_options(threshold: float, pick: str) -> None:
-    if not 0.0 < threshold <= 2.0:
-        raise ValueError("threshold must be greater than 0 and at most 2")
-    if pick not in PICKS:
-        raise ValueError(f"pick must be one of {', '.join(PICKS)}")
+def _options(threshold: float | None, pick: str = "largest") -> CompareOptions:
+    threshold = settings.FACES_THRESHOLD if threshold is None else float(threshold)
+    return CompareOptions(threshold=threshold, pick=pick)  # type: ignore[arg-type]
 
 
 def _user_or_none(user: Any) -> Any:
@@ -113,20 +102,21 @@ def faces_compare(
 ) -> ComparisonRun:
     """Same person or not. Every call is logged (metadata only); photos are stored only when
     FACES_STORE_IMAGES is on. Raises ImageError subclasses tagged "a" or "b" (logged too)."""
-    threshold = settings.FACES_THRESHOLD if threshold is None else float(threshold)
-    _check_options(threshold, pick)
+    options = _options(threshold, pick)
     engine = face_engine()
-    engine.load()  # a one-off model load is not part of anyone's timings
-    log = models.Comparison(user=_user_or_none(user), source=source, threshold=threshold, pick=pick)
+    engine.load()  # missing models are the answer before any image is read
+    log = models.Comparison(
+        user=_user_or_none(user), source=source, threshold=options.threshold, pick=options.pick
+    )
     analyses: list[FaceAnalysis] = []
     try:
-        started = time.perf_counter()
-        loaded_a, decode_a = _read(engine, image_a, "a")
+        # The steps of engine.compare() one by one: the previews and the stored copies need the
+        # decoded photos, and a failed comparison's log row the faces found so far.
+        loaded_a = engine.read(image_a, which="a")
         analyses.append(engine.analyze(loaded_a, which="a"))
-        loaded_b, decode_b = _read(engine, image_b, "b")
+        loaded_b = engine.read(image_b, which="b")
         analyses.append(engine.analyze(loaded_b, which="b"))
-        result = compare_analyses(analyses[0], analyses[1], threshold=threshold, pick=pick)
-        finished = time.perf_counter()
+        result = compare_analyses(analyses[0], analyses[1], options)
     except ImageError as exc:
         log.verdict = models.Comparison.Verdict.ERROR
         log.error_code = exc.code
@@ -135,17 +125,6 @@ def faces_compare(
             setattr(log, f"faces_{analysis.which}", len(analysis.faces))
         log.save()
         raise
-    # Decoding ran before analyze() (the previews need the decoded photos), so its time is
-    # added here to keep timings_ms comparable with the engine's own.
-    result = dataclasses.replace(
-        result,
-        timings_ms=Timings(
-            decode=(decode_a + decode_b) * 1000,
-            detect=result.timings_ms.detect,
-            encode=result.timings_ms.encode,
-            total=(finished - started) * 1000,
-        ),
-    )
     log.verdict = (
         models.Comparison.Verdict.MATCH if result.match else models.Comparison.Verdict.NO_MATCH
     )
@@ -164,12 +143,6 @@ def faces_compare(
         _forget(stored)
         raise
     return ComparisonRun(result=result, log=log, images=(loaded_a, loaded_b))
-
-
-def _read(engine: FaceEngine, source: ImageSource, which: str) -> tuple[LoadedImage, float]:
-    started = time.perf_counter()
-    loaded = engine.read(source, which=which)
-    return loaded, time.perf_counter() - started
 
 
 def _store_photos(log: models.Comparison, photos: Any) -> list[Any]:
@@ -207,7 +180,7 @@ def _forget(fields: list[Any]) -> None:
 class Enrollment:
     reference: models.Reference
     face: Face
-    warnings: list[dict[str, Any]]
+    warnings: list[FaceWarning]
 
 
 def reference_enroll(*, name: str, image: ImageSource, user: Any = None) -> Enrollment:
@@ -243,7 +216,7 @@ def reference_enroll(*, name: str, image: ImageSource, user: Any = None) -> Enro
     except Exception:
         _forget(stored)
         raise
-    return Enrollment(reference=reference, face=face, warnings=_quality_warnings(face))
+    return Enrollment(reference=reference, face=face, warnings=quality_warnings(face))
 
 
 def _thumbnail(loaded: LoadedImage, face: Face) -> bytes:
@@ -263,19 +236,6 @@ def _thumbnail(loaded: LoadedImage, face: Face) -> bytes:
     return buffer.getvalue()
 
 
-def _quality_warnings(face: Face) -> list[dict[str, Any]]:
-    checks = (
-        ("face_too_small", face.quality.too_small, "The face is small."),
-        ("face_blurry", face.quality.blurry, "The face is blurry."),
-        ("face_partly_outside", face.quality.partly_outside, "The face is cut by the frame."),
-    )
-    return [
-        {"code": code, "face": face.index, "message": message}
-        for code, flagged, message in checks
-        if flagged
-    ]
-
-
 @dataclass(frozen=True)
 class ReferenceHit:
     reference: models.Reference
@@ -290,15 +250,14 @@ class SearchOutcome:
     face: Face  # the query face searched for (the largest)
     hits: list[ReferenceHit]
     gallery_size: int
-    warnings: list[dict[str, Any]]
+    warnings: list[FaceWarning]
 
 
 def reference_search(
     *, image: ImageSource, k: int = 5, threshold: float | None = None
 ) -> SearchOutcome:
     """The k references closest to the largest face of the photo, nearest first."""
-    threshold = settings.FACES_THRESHOLD if threshold is None else float(threshold)
-    _check_options(threshold, "largest")
+    options = _options(threshold)
     if not 1 <= k <= SEARCH_MAX_K:
         raise ValueError(f"k must be between 1 and {SEARCH_MAX_K}")
     engine = face_engine()
@@ -306,17 +265,13 @@ def reference_search(
     if not analysis.faces:
         raise NoFaceError("image")
     face = max(analysis.faces, key=lambda f: (f.box.area, f.score))
-    warnings = _quality_warnings(face)
+    warnings = quality_warnings(face)
     if len(analysis.faces) > 1:
-        warnings.insert(
-            0,
-            {
-                "code": "several_faces",
-                "face": face.index,
-                "message": f"The photo shows {len(analysis.faces)} faces; "
-                f"the largest (face {face.index}) was searched for.",
-            },
+        several = (
+            f"The photo shows {len(analysis.faces)} faces; "
+            f"the largest (face {face.index}) was searched for."
         )
+        warnings.insert(0, FaceWarning("several_faces", None, several, face.index))
     references = {
         reference.pk: reference
         for reference in models.Reference.objects.only("id", "name", "thumbnail", "descriptor")
@@ -325,9 +280,9 @@ def reference_search(
         (pk, descriptor_from_bytes(bytes(reference.descriptor)))
         for pk, reference in references.items()
     )
-    hits = search(face.descriptor, gallery, k=k, threshold=threshold)
+    hits = search(face.descriptor, gallery, k=k, threshold=options.threshold)
     return SearchOutcome(
-        threshold=threshold,
+        threshold=options.threshold,
         k=k,
         query=analysis,
         face=face,

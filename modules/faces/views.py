@@ -16,10 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from modules.faces import models, services
-from modules.faces.api import IMAGE_ERROR_STATUS, MODELS_MISSING
-from modules.faces.dlib_models import ModelsNotFoundError, find_models_dir
-from modules.faces.engine import PICKS
-from modules.faces.imaging import ImageError
+from modules.faces.engine import PICKS, ModelsNotFoundError, find_models_dir
 from modules.faces.previews import distance_scale, photo_preview
 from modules.faces.serializers import (
     CompareInputSerializer,
@@ -27,6 +24,8 @@ from modules.faces.serializers import (
     SearchInputSerializer,
 )
 from modules.faces.uploads import uploads_in_memory
+from portal.error_pages import error_page
+from portal.errors import PortalError
 from portal.roles import is_operator, operator_required, viewer_required
 
 RECENT = 10
@@ -74,14 +73,6 @@ def _summary(log: models.Comparison) -> str:
     return f"distance {log.distance:.3f} / {log.threshold:g} · {who}"
 
 
-def _problem(exc: Exception) -> tuple[Any, int]:
-    """What the page says about a failure, and the status it answers with."""
-    if isinstance(exc, ModelsNotFoundError):
-        return {"code": "models_unavailable", "message": MODELS_MISSING, "which": None}, 503
-    assert isinstance(exc, ImageError)
-    return exc, IMAGE_ERROR_STATUS.get(exc.code, 400)
-
-
 def _form_data(request: HttpRequest) -> dict[str, Any]:
     # An empty optional input (threshold left blank) means "the default", as in the API.
     fields = {key: value for key, value in request.POST.dict().items() if value.strip()}
@@ -123,9 +114,8 @@ def compare(request: HttpRequest) -> HttpResponse:
             user=request.user,
             source=models.Comparison.Source.WEB,
         )
-    except (ImageError, ModelsNotFoundError) as exc:
-        context["image_error"], status = _problem(exc)
-        return render(request, "faces/index.html", context, status=status)
+    except PortalError as exc:
+        return error_page(request, exc, "faces/index.html", context)
     result = run.result
     context.update(
         {
@@ -186,12 +176,11 @@ def enroll(request: HttpRequest) -> HttpResponse:
         enrollment = services.reference_enroll(
             name=form.validated_data["name"], image=form.validated_data["image"], user=request.user
         )
-    except (ImageError, ModelsNotFoundError) as exc:
-        context["enroll_error"], status = _problem(exc)
-        return render(request, "faces/references.html", context, status=status)
+    except PortalError as exc:
+        return error_page(request, exc, "faces/references.html", {**context, "failed": "enroll"})
     messages.success(request, f"Enrolled {enrollment.reference.name}.")
     for warning in enrollment.warnings:
-        messages.warning(request, warning["message"])
+        messages.warning(request, warning.message)
     return redirect("faces:references")
 
 
@@ -210,9 +199,8 @@ def search(request: HttpRequest) -> HttpResponse:
             k=form.validated_data["k"],
             threshold=form.validated_data.get("threshold"),
         )
-    except (ImageError, ModelsNotFoundError) as exc:
-        context["search_error"], status = _problem(exc)
-        return render(request, "faces/references.html", context, status=status)
+    except PortalError as exc:
+        return error_page(request, exc, "faces/references.html", {**context, "failed": "search"})
     context["search"] = outcome
     return render(request, "faces/references.html", context)
 

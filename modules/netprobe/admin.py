@@ -1,11 +1,17 @@
+"""NetProbe in the Django admin: results read-only; monitors edited with one field per probe
+option (derived as the UI form's, forms.py) and saved through the same services."""
+
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from modules.netprobe import services
+from modules.netprobe.forms import MONITOR_FIELDS, monitor_admin_form, option_fieldsets
 from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult
 
 
@@ -45,14 +51,35 @@ class MonitorAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "target", "state", "enabled", "interval_s", "last_run_at"]
     list_filter = ["kind", "state", "enabled"]
     search_fields = ["name", "target"]
-    raw_id_fields = ["last_result", "created_by"]
     readonly_fields = [
         "state",
         "consecutive_failures",
         "consecutive_successes",
+        "next_run_at",
         "last_run_at",
         "last_result",
+        "created_by",
         "created_at",
         "updated_at",
     ]
     inlines = [MonitorTransitionInline]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        kwargs["form"] = monitor_admin_form()
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[tuple[Any, Any]]:
+        state = {"fields": self.readonly_fields, "classes": ["collapse"]}
+        return [(None, {"fields": MONITOR_FIELDS}), *option_fieldsets(), ("State", state)]
+
+    def save_model(self, request: HttpRequest, obj: Monitor, form: Any, change: bool) -> None:
+        """Through the services, like the UI and the API: a changed probe restarts the state."""
+        fields = {name: form.cleaned_data[name] for name in (*MONITOR_FIELDS, "options")}
+        if change:
+            saved = services.monitor_update(monitor=Monitor.objects.get(pk=obj.pk), **fields)
+        else:
+            saved = services.monitor_create(user=request.user, **fields)
+        obj.pk = saved.pk
+        obj.refresh_from_db()

@@ -1,17 +1,16 @@
 """NetProbe API: probes (run one, history), batches, monitors (CRUD + history).
 
-Thin views: validate with a serializer, call one service, answer with a serializer. A refused
-target (EgressForbidden) leaves as 400 `target_forbidden` through the portal's exception
-handler. In a batch, a refused target is that item's result (status failed, error.code
-forbidden) and the other items still run; invalid items fail the whole batch with 400
-`validation_error` before anything runs, their index in details.fields.items.
+Thin views: validate with a serializer, call one service, answer with a serializer. Errors
+are PortalErrors the portal's exception handler answers: a refused target (EgressForbidden) is
+400 `target_forbidden`, an invalid monitor (MonitorInvalid) 400 `validation_error`. In a
+batch, a refused target is that item's result (status failed, error.code forbidden) and the
+other items still run; invalid items fail the whole batch with 400 `validation_error` before
+anything runs, their index in details.fields.items.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import QuerySet
@@ -33,7 +32,6 @@ from rest_framework.views import APIView
 from modules.netprobe import services
 from modules.netprobe.history import WINDOWS
 from modules.netprobe.models import Monitor, ProbeResult
-from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.serializers import (
     BatchRequestSerializer,
     BatchResultSerializer,
@@ -44,7 +42,6 @@ from modules.netprobe.serializers import (
     ProbeRequestSerializer,
     ProbeResultSerializer,
     TransitionSerializer,
-    field_errors,
 )
 
 ErrorEnvelope = inline_serializer(
@@ -65,14 +62,6 @@ BAD_REQUEST = OpenApiResponse(
     description="validation_error (details.fields names each bad field) or target_forbidden "
     "(the egress policy refuses the target; no packet was sent)",
 )
-
-
-@contextmanager
-def monitor_errors() -> Iterator[None]:
-    try:
-        yield
-    except ProbeOptionsError as exc:
-        raise serializers.ValidationError(field_errors(exc, nest_options=True)) from exc
 
 
 class RootView(APIView):
@@ -139,13 +128,7 @@ class ProbeViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         form = ProbeRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        spec = form.validated_data["spec"]
-        try:
-            row = services.probe_run(
-                kind=spec.kind, target=spec.target, options=spec.options, user=request.user
-            )
-        except ProbeOptionsError as exc:
-            raise serializers.ValidationError(field_errors(exc)) from exc
+        row = services.probe_run(spec=form.validated_data["spec"], user=request.user)
         return Response(ProbeResultSerializer(row).data, status=status.HTTP_201_CREATED)
 
 
@@ -168,11 +151,7 @@ class BatchView(APIView):
         form = BatchRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         t0 = time.perf_counter()
-        try:
-            rows = services.probe_batch(items=form.validated_data["specs"], user=request.user)
-        except services.BatchInvalid as exc:
-            fields = {str(i): field_errors(ProbeOptionsError(e)) for i, e in exc.errors.items()}
-            raise serializers.ValidationError({"items": fields}) from exc
+        rows = services.probe_batch(items=form.validated_data["specs"], user=request.user)
         body = {
             "count": len(rows),
             "duration_ms": round((time.perf_counter() - t0) * 1000, 3),
@@ -205,16 +184,14 @@ class MonitorViewSet(viewsets.ModelViewSet):
         return queryset.filter(**{k: v for k, v in form.validated_data.items() if v})
 
     def perform_create(self, serializer: MonitorSerializer) -> None:
-        with monitor_errors():
-            serializer.instance = services.monitor_create(
-                user=self.request.user, **serializer.validated_data
-            )
+        serializer.instance = services.monitor_create(
+            user=self.request.user, **serializer.validated_data
+        )
 
     def perform_update(self, serializer: MonitorSerializer) -> None:
-        with monitor_errors():
-            serializer.instance = services.monitor_update(
-                monitor=serializer.instance, **serializer.validated_data
-            )
+        serializer.instance = services.monitor_update(
+            monitor=serializer.instance, **serializer.validated_data
+        )
 
     @extend_schema(
         summary="Uptime, response-time series and state transitions",

@@ -1,8 +1,9 @@
 """The operator UI's probe form: one fieldset of options per kind (names "<kind>-<option>").
 
 Every fieldset is rendered; netprobe.js shows only the chosen kind's, and without JavaScript the
-server reads the chosen kind's fieldset and ignores the others. The engines validate the
-options, exactly as for the API.
+server reads the chosen kind's fieldset and ignores the others. The fields are derived from
+the kinds' option dataclasses (`probes.catalog`); the engines validate the options, exactly as
+for the API.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django import forms
@@ -17,96 +19,47 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 
 from modules.netprobe.models import Kind, Monitor
+from modules.netprobe.monitoring import monitor_check
+from modules.netprobe.probes import ProbeOptionsError
+from modules.netprobe.probes.catalog import kind_options
+from portal.egress import EgressForbidden
 
-IP_VERSIONS = ("auto", "4", "6")
+INPUTS = {
+    "bool": "checkbox",
+    "choice": "select",
+    "int": "number",
+    "float": "number",
+    "str": "text",
+    "list": "text",
+}
 
 
 @dataclass(frozen=True)
 class OptionField:
+    """One option of one kind as the form shows it, derived from the probes' catalog."""
+
     name: str
     label: str
     input: str = "text"  # text | number | select | checkbox
     choices: tuple[str, ...] = ()
-    default: Any = None  # a placeholder for text and numbers, the initial state of checkboxes
+    default: Any = None  # the placeholder of text and numbers, the initial state of checkboxes
     step: str = "any"
     help: str = ""
 
 
-def _timeout(default: float) -> OptionField:
-    return OptionField("timeout", "Timeout (s)", "number", default=default)
-
-
-_IP = OptionField("ip_version", "IP version", "select", IP_VERSIONS, "auto")
-
-KIND_FIELDS: dict[str, tuple[OptionField, ...]] = {
-    "http": (
-        OptionField("method", "Method", "select", ("GET", "HEAD"), "GET"),
-        OptionField("follow_redirects", "Follow redirects", "checkbox", default=True),
-        OptionField("max_redirects", "Max redirects", "number", default=5, step="1"),
-        OptionField("verify_tls", "Verify TLS certificate", "checkbox", default=True),
+def kind_fields(kind: str) -> tuple[OptionField, ...]:
+    return tuple(
         OptionField(
-            "expect_status", "Accepted status", default="200-399", help="e.g. 200, 2xx, 301-308"
-        ),
-        OptionField(
-            "keyword", "Body contains", help="a keyword the first 64 KiB of the body must contain"
-        ),
-        OptionField("regex", "Body matches (regex)", help="searched in the first 64 KiB"),
-        OptionField("body_excerpt_bytes", "Body excerpt (bytes)", "number", default=2048, step="1"),
-        _timeout(5),
-        _IP,
-    ),
-    "dns": (
-        OptionField(
-            "record_type",
-            "Record type",
-            "select",
-            ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "CAA", "PTR"),
-            "A",
-        ),
-        OptionField("resolver", "Resolver", default="system resolver", help="IP or IP:port"),
-        OptionField("transport", "Transport", "select", ("udp", "tcp"), "udp"),
-        OptionField("dnssec", "Ask for DNSSEC (AD flag)", "checkbox", default=False),
-        _timeout(5),
-        _IP,
-    ),
-    "tcp": (
-        OptionField("port", "Port", "number", default="from the target", step="1"),
-        OptionField("count", "Count", "number", default=4, step="1"),
-        OptionField("interval", "Interval (s)", "number", default=0.2),
-        _timeout(5),
-        _IP,
-    ),
-    "tls": (
-        OptionField("port", "Port", "number", default=443, step="1"),
-        OptionField("starttls", "STARTTLS", "select", ("", "smtp", "imap", "pop3"), ""),
-        OptionField("servername", "Server name (SNI)", default="the target host"),
-        OptionField("verify_tls", "Verify the chain", "checkbox", default=True),
-        _timeout(5),
-        _IP,
-    ),
-    "ping": (
-        OptionField("count", "Count", "number", default=4, step="1"),
-        OptionField("interval", "Interval (s)", "number", default=0.5),
-        _timeout(2),
-        _IP,
-    ),
-    "traceroute": (
-        OptionField("max_hops", "Max hops", "number", default=30, step="1"),
-        OptionField("count", "Probes per hop", "number", default=2, step="1"),
-        _timeout(1),
-        OptionField("reverse_dns", "Reverse DNS names", "checkbox", default=True),
-        _IP,
-    ),
-}
-
-TARGET_HELP = {
-    "http": "a URL, e.g. https://example.com/",
-    "dns": "a domain name, e.g. example.com (an IP address for PTR)",
-    "tcp": "host:port, e.g. example.com:443",
-    "tls": "host or host:port, e.g. example.com",
-    "ping": "a host name or IP address",
-    "traceroute": "a host name or IP address",
-}
+            name=info.name,
+            label=info.label,
+            input=INPUTS[info.type],
+            choices=info.choices,
+            default=info.default if info.type == "bool" else info.blank,
+            step="1" if info.type == "int" else "any",
+            help=info.help,
+        )
+        for info in kind_options(kind)
+    )
 
 
 def options_from_post(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,7 +71,7 @@ def options_from_post(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
             return {"options": "not valid JSON"}
         return options if isinstance(options, dict) else {"options": "must be an object"}
     options: dict[str, Any] = {}
-    for field in KIND_FIELDS.get(kind, ()):
+    for field in kind_fields(kind) if kind in Kind.values else ():
         key = f"{kind}-{field.name}"
         if field.input == "checkbox":
             value: Any = key in data
@@ -126,7 +79,7 @@ def options_from_post(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
                 options[field.name] = value
             continue
         value = str(data.get(key, "")).strip()
-        if value and not (field.input == "select" and value == str(field.default)):
+        if value and not (field.input == "select" and value == field.default):
             options[field.name] = value
     return options
 
@@ -142,7 +95,7 @@ def fieldsets(
     sets = []
     for name, label in Kind.choices:
         rows = []
-        for field in KIND_FIELDS[name]:
+        for field in kind_fields(name):
             chosen = name == kind
             value = options.get(field.name) if chosen else None
             if isinstance(value, list | tuple):
@@ -157,7 +110,7 @@ def fieldsets(
                     "choices": field.choices,
                     "value": "" if value is None else str(value),
                     "checked": checked,
-                    "placeholder": "" if field.default is None else str(field.default),
+                    "placeholder": "" if field.input == "checkbox" else field.default,
                     "step": field.step,
                     "help": field.help,
                     "error": errors.get(field.name, "") if chosen else "",
@@ -198,3 +151,97 @@ class MonitorForm(forms.Form):
         self.fields["interval_s"].min_value = minimum
         self.fields["interval_s"].validators.append(MinValueValidator(minimum))
         self.fields["interval_s"].widget.attrs["min"] = minimum
+
+
+# --- the admin's monitor form ---------------------------------------------------------------
+
+# The monitor's own fields, as the admin edits them; the options come from the kind fieldsets.
+MONITOR_FIELDS = (
+    "name",
+    "kind",
+    "target",
+    "interval_s",
+    "failure_threshold",
+    "recovery_threshold",
+    "sos_group",
+    "enabled",
+)
+
+
+class MonitorAdminFormBase(forms.ModelForm):
+    """One field per option of every kind (named "<kind>-<option>", as in the UI form); only the
+    chosen kind's are read, by `options_from_post`, and checked by the services' own rules."""
+
+    class Meta:
+        model = Monitor
+        fields = MONITOR_FIELDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            kind, options = self.instance.kind, self.instance.options or {}
+            for field in kind_fields(kind) if kind in Kind.values else ():
+                value = options.get(field.name)
+                if isinstance(value, list | tuple):
+                    value = ", ".join(map(str, value))
+                if value is not None:
+                    self.initial[f"{kind}-{field.name}"] = value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        kind = cleaned.get("kind") or ""
+        fields = {name: cleaned.get(name) for name in MONITOR_FIELDS}
+        fields["options"] = options_from_post(kind, self.data)
+        try:
+            monitor_check(fields)
+        except ProbeOptionsError as exc:
+            for name, message in exc.errors.items():
+                option = f"{kind}-{name}"
+                if name in self.fields or option in self.fields:
+                    self.add_error(name if name in self.fields else option, message)
+                else:
+                    self.add_error(None, f"{name}: {message}")
+        except EgressForbidden as exc:
+            self.add_error("target", f"Refused by the egress policy: {exc.message}")
+        cleaned["options"] = fields["options"]
+        return cleaned
+
+
+def _admin_field(field: OptionField) -> forms.Field:
+    common = {"label": field.label, "help_text": field.help, "required": False}
+    if field.input == "checkbox":
+        return forms.BooleanField(initial=field.default, **common)
+    if field.input == "select":
+        choices = [(c, c or "none") for c in field.choices]
+        return forms.ChoiceField(choices=choices, initial=field.default, **common)
+    attrs = {"placeholder": field.default}
+    if field.input == "number":
+        return forms.CharField(widget=forms.NumberInput({**attrs, "step": field.step}), **common)
+    return forms.CharField(widget=forms.TextInput(attrs), **common)
+
+
+@cache
+def monitor_admin_form() -> type[forms.ModelForm]:
+    """Built on first use, not at import: describing the options loads every probe kind."""
+    declared = {
+        f"{kind}-{field.name}": _admin_field(field)
+        for kind in Kind.values
+        for field in kind_fields(kind)
+    }
+    return type("MonitorAdminForm", (MonitorAdminFormBase,), declared)
+
+
+def option_fieldsets() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (
+            f"{label} options",
+            {
+                "fields": [f"{kind}-{field.name}" for field in kind_fields(kind)],
+                "classes": ["collapse"],
+                "description": "Read only when the monitor is of this kind; blank = default.",
+            },
+        )
+        for kind, label in Kind.choices
+    ]

@@ -14,7 +14,6 @@ database error on one, never loses the others' results.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from modules.netprobe.runner import (
     run_many,
     target_precheck,
 )
+from modules.sos import services as sos  # monitors alert through SOS; the FK ties them anyway
 
 logger = logging.getLogger("modules.netprobe.monitors")
 
@@ -49,14 +49,36 @@ EDITABLE = (
     "sos_group",
     "enabled",
 )
+# Errors on these are the monitor's own; any other name is one of its probe options.
+MONITOR_FIELDS = ("name", "kind", "target", "interval_s", "failure_threshold", "recovery_threshold")
 State = Monitor.State
 
 
 # --- create / update ----------------------------------------------------------------------------
 
 
-def _check(fields: dict[str, Any]) -> None:
-    """Validate a monitor's fields; its options are replaced by their typed form."""
+class MonitorInvalid(ProbeOptionsError):
+    """Invalid monitor fields; `errors` is flat, the API's details.fields nest the options."""
+
+    code = "validation_error"
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        fields: dict[str, Any] = {}
+        for name, text in self.errors.items():
+            if name in MONITOR_FIELDS:
+                fields[name] = [text]
+            else:
+                fields.setdefault("options", {})[name] = [text]
+        # As the API words its own validation errors: clients see one shape.
+        self.message = "The request has invalid fields."
+        self.details = {"fields": fields}
+
+
+def monitor_check(fields: dict[str, Any]) -> None:
+    """Validate a monitor's fields; its options are replaced by their typed form.
+
+    Raises MonitorInvalid, or EgressForbidden for a numeric target the policy refuses."""
     errors: dict[str, str] = {}
     minimum = settings.NETPROBE_MONITOR_MIN_INTERVAL_S
     if int(fields.get("interval_s") or 0) < minimum:
@@ -79,15 +101,15 @@ def _check(fields: dict[str, Any]) -> None:
         if not errors:
             target_precheck(spec)  # EgressForbidden: a numeric target the policy refuses
     if errors:
-        raise ProbeOptionsError(errors)
+        raise MonitorInvalid(errors)
 
 
 def monitor_create(*, user: Any = None, now: datetime | None = None, **fields: Any) -> Monitor:
-    """Create a monitor from EDITABLE fields; raises ProbeOptionsError / EgressForbidden."""
+    """Create a monitor from EDITABLE fields; raises MonitorInvalid / EgressForbidden."""
     values = {f.name: f.get_default() for f in Monitor._meta.concrete_fields if f.name in EDITABLE}
     values.update({k: v for k, v in fields.items() if k in EDITABLE})
     values["options"] = dict(values.get("options") or {})
-    _check(values)
+    monitor_check(values)
     enabled = bool(values.get("enabled", True))
     return Monitor.objects.create(
         **values,
@@ -104,7 +126,7 @@ def monitor_update(*, monitor: Monitor, now: datetime | None = None, **changes: 
     values = {name: getattr(monitor, name) for name in EDITABLE}
     values.update({k: v for k, v in changes.items() if k in EDITABLE})
     values["options"] = dict(values.get("options") or {})
-    _check(values)
+    monitor_check(values)
     spec_changed = any(values[f] != getattr(monitor, f) for f in SPEC_FIELDS)
     restart = spec_changed or values["enabled"] != monitor.enabled
     for name, value in values.items():
@@ -310,54 +332,46 @@ def _reason(monitor: Monitor, result: ProbeResult) -> str:
 
 
 def _alert(monitor: Monitor, change: MonitorTransition, result: ProbeResult) -> None:
-    """Tell SOS_Broadcast (when it is installed and a group is set); record what happened."""
+    """Tell SOS Broadcast when a group is set; record what happened on the transition."""
     if monitor.sos_group_id is None:
         return
     alert_id: int | None = None
     error = ""
+    key = monitor.dedup_key
+    recovery_key = f"{key}-recovered"
     try:
-        sos = importlib.import_module("modules.sos.services")
-    except ImportError as exc:
-        error = f"SOS_Broadcast is not available: {exc}"
-    else:
-        key = monitor.dedup_key
-        recovery_key = f"{key}-recovered"
-        try:
-            if change.to_state == State.DOWN:
-                _resolve(sos, recovery_key, "The monitor went down again")
-                alert = sos.alert_raise(
-                    message=_message(monitor, result, down=True),
-                    severity="critical",
-                    groups=[monitor.sos_group_id],
-                    source="netprobe",
-                    dedup_key=key,
-                )
-            else:
-                _resolve(sos, key, "The monitor recovered")
-                # Its own key: an open recovery notice must not swallow the next down alert.
-                alert = sos.alert_raise(
-                    message=_message(monitor, result, down=False),
-                    severity="info",
-                    groups=[monitor.sos_group_id],
-                    source="netprobe",
-                    dedup_key=recovery_key,
-                )
-            alert_id = alert.pk
-        except Exception as exc:  # SOS failing must not lose the transition
-            logger.warning("NetProbe monitor %s: SOS alert failed: %s", monitor.pk, exc)
-            error = f"{type(exc).__name__}: {exc}"
+        if change.to_state == State.DOWN:
+            _resolve(recovery_key, "The monitor went down again")
+            raised = sos.alert_raise(
+                message=_message(monitor, result, down=True),
+                severity="critical",
+                groups=[monitor.sos_group_id],
+                source="netprobe",
+                dedup_key=key,
+            )
+        else:
+            _resolve(key, "The monitor recovered")
+            # Its own key: an open recovery notice must not swallow the next down alert.
+            raised = sos.alert_raise(
+                message=_message(monitor, result, down=False),
+                severity="info",
+                groups=[monitor.sos_group_id],
+                source="netprobe",
+                dedup_key=recovery_key,
+            )
+        alert_id = raised.alert.pk
+    except Exception as exc:  # SOS failing must not lose the transition
+        logger.warning("NetProbe monitor %s: SOS alert failed: %s", monitor.pk, exc)
+        error = f"{type(exc).__name__}: {exc}"
     MonitorTransition.objects.filter(pk=change.pk).update(
         alert_id=alert_id, alert_error=error[:2000]
     )
     change.alert_id, change.alert_error = alert_id, error[:2000]
 
 
-def _resolve(sos: Any, dedup_key: str, note: str) -> None:
-    resolve = getattr(sos, "alert_resolve", None)
-    if resolve is None:
-        return
+def _resolve(dedup_key: str, note: str) -> None:
     try:
-        resolve(dedup_key=dedup_key, note=note)
+        sos.alert_resolve(dedup_key=dedup_key, note=note)
     except Exception as exc:  # already closed, or a race with a person closing it
         logger.info("NetProbe: resolving SOS alert %s: %s", dedup_key, exc)
 

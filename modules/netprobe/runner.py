@@ -21,7 +21,7 @@ from django.db import connections
 
 from modules.netprobe import probes
 from modules.netprobe.models import Monitor, ProbeResult
-from modules.netprobe.probes import Limits, ProbeError, ProbeOptionsError, Resolution
+from modules.netprobe.probes import Limits, ProbeError, ProbeOptionsError, Resolution, ValidProbe
 from modules.netprobe.probes import ProbeResult as EngineResult
 from portal.egress import EgressForbidden, EgressPolicy, get_policy
 
@@ -47,12 +47,13 @@ def probe_limits() -> Limits:
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """A validated probe request: the options as the user gave them, plus their parsed form."""
+    """A probe request: the options as stored (only those given, in their typed form) and,
+    once validated, the engine's `ValidProbe` (None for a stored spec the limits now refuse)."""
 
     kind: str
     target: str
     options: dict[str, Any] = field(default_factory=dict)
-    parsed: Any = field(default=None, compare=False, repr=False)
+    valid: ValidProbe | None = field(default=None, compare=False, repr=False)
 
 
 def probe_validate(
@@ -65,11 +66,11 @@ def probe_validate(
     if len((target or "").encode("utf-8", "replace")) > MAX_TARGET_BYTES:
         # The history index on target must stay under PostgreSQL's btree row limit.
         raise ProbeOptionsError({"target": f"must be at most {MAX_TARGET_BYTES} bytes"})
-    parsed = probes.validate(kind, target, clean, probe_limits())
+    valid = probes.validate(kind, target, clean, probe_limits())
     # Stored in their parsed form ("4" from a form becomes 4), only the options given.
-    typed = {k: _plain(getattr(parsed, k, v)) for k, v in clean.items()}
+    typed = {k: _plain(getattr(valid.options, k, v)) for k, v in clean.items()}
     typed = {k: v for k, v in typed.items() if v is not None}
-    return ProbeSpec(kind=kind, target=(target or "").strip(), options=typed, parsed=parsed)
+    return ProbeSpec(kind=kind, target=valid.target, options=typed, valid=valid)
 
 
 def _plain(value: Any) -> Any:
@@ -95,15 +96,17 @@ def target_precheck(spec: ProbeSpec, *, policy: EgressPolicy | None = None) -> N
 
 
 def _hosts(spec: ProbeSpec) -> list[str]:
-    parsed = spec.parsed
-    kind = probes.get_kind(spec.kind)
-    if spec.kind == "http":
-        return [urlsplit(kind.check_target(spec.target, parsed)).hostname or ""]
-    if spec.kind in ("tcp", "tls"):
-        return [kind.check_target(spec.target, parsed)[0]]
-    if spec.kind in ("ping", "traceroute"):
-        return [kind.check_target(spec.target, parsed)]
-    resolver = getattr(parsed, "resolver", None)  # dns: the packets go to the resolver
+    """The hosts the probe's first packets go to, from the endpoint validation made."""
+    valid = spec.valid
+    if valid is None:
+        return []
+    if valid.kind == "http":
+        return [urlsplit(valid.endpoint).hostname or ""]
+    if valid.kind in ("tcp", "tls"):
+        return [valid.endpoint[0]]
+    if valid.kind in ("ping", "traceroute"):
+        return [valid.endpoint]
+    resolver = valid.options.resolver  # dns: the packets go to the resolver
     if resolver:
         host = resolver.strip()
         if host.startswith("["):
@@ -180,15 +183,13 @@ def _failure(spec: ProbeSpec, code: Any, message: str) -> EngineResult:
 
 
 def execute(spec: ProbeSpec, *, policy: EgressPolicy, limits: Limits) -> EngineResult:
-    """Run one probe; EgressForbidden and ProbeOptionsError propagate."""
-    return probes.run_probe(
-        spec.kind,
-        spec.target,
-        spec.parsed if spec.parsed is not None else spec.options,
-        policy=policy,
-        limits=limits,
-        ca_file=settings.NETPROBE_CA_BUNDLE,
-    )
+    """Run one probe; EgressForbidden and ProbeOptionsError (a spec not validated) propagate."""
+    ca_file = settings.NETPROBE_CA_BUNDLE
+    if spec.valid is None:
+        return probes.run_probe(
+            spec.kind, spec.target, spec.options, policy=policy, limits=limits, ca_file=ca_file
+        )
+    return probes.run_valid(spec.valid, policy=policy, limits=limits, ca_file=ca_file)
 
 
 def run_many(specs: Sequence[ProbeSpec]) -> list[EngineResult]:
@@ -205,7 +206,8 @@ def run_many(specs: Sequence[ProbeSpec]) -> list[EngineResult]:
     t0 = time.monotonic()
 
     def task(spec: ProbeSpec) -> EngineResult:
-        timeout = float(getattr(spec.parsed, "timeout", limits.default_timeout_s))
+        options = spec.valid.options if spec.valid is not None else None
+        timeout = float(getattr(options, "timeout", limits.default_timeout_s))
         if time.monotonic() - t0 + timeout > limits.max_duration_s:
             budget = f"{limits.max_duration_s:g} s"
             return _failure(spec, "timeout", f"not started: the {budget} budget ran out")

@@ -12,10 +12,11 @@ from rest_framework import serializers
 
 from modules.netprobe.models import Kind, Monitor, MonitorTransition, ProbeResult, Status
 from modules.netprobe.probes import ProbeOptionsError
+from modules.netprobe.probes.catalog import described_help, options_by_name, target_help
 from modules.netprobe.runner import ProbeSpec, probe_validate
+from portal.ids import MAX_ID
 
 SPEC_KEYS = ("kind", "target")
-MAX_ID = 2**63 - 1  # the largest bigint: SQLite overflows past it, PostgreSQL refuses it
 
 
 class IdField(serializers.IntegerField):
@@ -28,18 +29,6 @@ class IdField(serializers.IntegerField):
         if isinstance(data, str) and not (data.isascii() and data.isdecimal()):
             self.fail("invalid")
         return super().to_internal_value(data)
-
-
-def field_errors(exc: ProbeOptionsError, *, nest_options: bool = False) -> dict[str, Any]:
-    """The engine's {field: message} as DRF field errors; monitors nest option errors."""
-    top = {"kind", "target", "name", "interval_s", "failure_threshold", "recovery_threshold"}
-    errors: dict[str, Any] = {}
-    for name, message in exc.errors.items():
-        if nest_options and name not in top:
-            errors.setdefault("options", {})[name] = [message]
-        else:
-            errors[name] = [message]
-    return errors
 
 
 def split_payload(data: Any) -> tuple[str, str, dict[str, Any]]:
@@ -69,7 +58,33 @@ def spec_from_payload(data: Any) -> ProbeSpec:
     try:
         return probe_validate(kind=kind, target=target, options=options)
     except ProbeOptionsError as exc:
-        raise serializers.ValidationError(field_errors(exc)) from exc
+        # Here, in the request's validation, engine errors are the request's field errors.
+        raise serializers.ValidationError(exc.fields()) from exc
+
+
+OPTION_FIELDS: dict[str, type[serializers.Field]] = {
+    "bool": serializers.BooleanField,
+    "int": serializers.IntegerField,
+    "float": serializers.FloatField,
+    "str": serializers.CharField,
+}
+
+
+def option_fields() -> dict[str, serializers.Field]:
+    """One optional field per probe option, derived from the kinds' option dataclasses. They
+    document the request (OpenAPI); the values are read and checked by the engine."""
+    fields: dict[str, serializers.Field] = {}
+    for name, infos in options_by_name().items():
+        info, text = infos[0], described_help(infos)
+        if info.type == "choice":
+            choices = [c for c in info.choices if c]
+            fields[name] = serializers.ChoiceField(choices=choices, required=False, help_text=text)
+        elif info.type == "list":
+            child = serializers.CharField()
+            fields[name] = serializers.ListField(child=child, required=False, help_text=text)
+        else:
+            fields[name] = OPTION_FIELDS[info.type](required=False, help_text=text)
+    return fields
 
 
 class ProbeRequestSerializer(serializers.Serializer):
@@ -77,46 +92,11 @@ class ProbeRequestSerializer(serializers.Serializer):
     take are refused ("unknown option"); bounds come from the NETPROBE_* settings."""
 
     kind = serializers.ChoiceField(choices=Kind.choices)
-    target = serializers.CharField(
-        max_length=2048,
-        help_text="dns: a name (or an IP for PTR); tcp: host:port; http: a URL; tls: host[:port]; "
-        "ping/traceroute: a host",
-    )
-    timeout = serializers.FloatField(required=False, help_text="seconds (all kinds)")
-    ip_version = serializers.ChoiceField(choices=["auto", "4", "6"], required=False)
-    record_type = serializers.ChoiceField(
-        choices=["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "CAA", "PTR"],
-        required=False,
-        help_text="dns",
-    )
-    resolver = serializers.CharField(required=False, help_text="dns: IP[:port]; default: system")
-    transport = serializers.ChoiceField(choices=["udp", "tcp"], required=False, help_text="dns")
-    dnssec = serializers.BooleanField(required=False, help_text="dns: ask for the AD flag")
-    port = serializers.IntegerField(required=False, help_text="tcp, tls")
-    count = serializers.IntegerField(required=False, help_text="tcp, ping, traceroute")
-    interval = serializers.FloatField(required=False, help_text="tcp, ping: seconds")
-    method = serializers.ChoiceField(choices=["GET", "HEAD"], required=False, help_text="http")
-    follow_redirects = serializers.BooleanField(required=False, help_text="http")
-    max_redirects = serializers.IntegerField(required=False, help_text="http (at most 5)")
-    verify_tls = serializers.BooleanField(required=False, help_text="http, tls")
-    expect_status = serializers.ListField(
-        child=serializers.CharField(),
-        required=False,
-        help_text='http: accepted codes, e.g. ["200", "301-308", "2xx"]; default 200-399',
-    )
-    keyword = serializers.CharField(
-        required=False, help_text="http: must occur in the first 64 KiB of the body"
-    )
-    regex = serializers.CharField(
-        required=False, help_text="http: must match in the first 64 KiB of the body"
-    )
-    body_excerpt_bytes = serializers.IntegerField(required=False, help_text="http")
-    starttls = serializers.ChoiceField(
-        choices=["smtp", "imap", "pop3"], required=False, help_text="tls"
-    )
-    servername = serializers.CharField(required=False, help_text="tls: SNI and name to verify")
-    max_hops = serializers.IntegerField(required=False, help_text="traceroute")
-    reverse_dns = serializers.BooleanField(required=False, help_text="traceroute")
+    target = serializers.CharField(max_length=2048, help_text=target_help())
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # Built on first use, not at import: describing them loads every probe kind.
+        return {**super().get_fields(), **option_fields()}
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         return {"spec": spec_from_payload(data)}
@@ -232,7 +212,7 @@ class MonitorSerializer(serializers.ModelSerializer):
         queryset=Monitor._meta.get_field("sos_group").related_model.objects.all(),  # type: ignore[union-attr]
         allow_null=True,
         required=False,
-        help_text="SOS_Broadcast group alerted when the monitor goes down or recovers",
+        help_text="SOS Broadcast group alerted when the monitor goes down or recovers",
     )
     last_result = ProbeBriefSerializer(read_only=True)
 

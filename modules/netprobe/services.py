@@ -33,6 +33,7 @@ from modules.netprobe.runner import (
     target_precheck,
 )
 from portal.egress import get_policy
+from portal.errors import PortalError
 
 __all__ = [
     "BatchInvalid",
@@ -53,25 +54,25 @@ __all__ = [
 ]
 
 
-class BatchInvalid(ValueError):
-    """Some batch items are invalid: `errors` maps the item index to its field errors."""
+class BatchInvalid(PortalError):
+    """Some batch items are invalid: `errors` maps the item index to its field errors.
+
+    Answered like the API's own validation errors, under details.fields.items.<index>."""
+
+    code = "validation_error"
+    status = 400
 
     def __init__(self, errors: Mapping[int, Mapping[str, str]]) -> None:
         self.errors = {index: dict(e) for index, e in errors.items()}
-        super().__init__(f"{len(self.errors)} invalid item(s)")
+        items = {str(i): {k: [v] for k, v in e.items()} for i, e in self.errors.items()}
+        super().__init__(
+            f"{len(self.errors)} invalid item(s)", details={"fields": {"items": items}}
+        )
 
 
-def probe_run(
-    *,
-    kind: str,
-    target: str,
-    options: Mapping[str, Any] | None = None,
-    user: Any = None,
-    monitor: Monitor | None = None,
-) -> ProbeResult:
-    """Validate, run and store one probe. Raises ProbeOptionsError (bad input) and
-    EgressForbidden (the target is refused: no packet is sent, nothing is stored)."""
-    spec = probe_validate(kind=kind, target=target, options=options)
+def probe_run(*, spec: ProbeSpec, user: Any = None, monitor: Monitor | None = None) -> ProbeResult:
+    """Run and store one probe validated by `probe_validate`. Raises EgressForbidden (the
+    target is refused: no packet is sent, nothing is stored)."""
     result = execute(spec, policy=get_policy(), limits=probe_limits())
     row = build_row(result, spec, user=user, monitor=monitor)
     row.save()

@@ -21,7 +21,6 @@ from django.views.decorators.http import require_POST
 
 from modules.netprobe import services
 from modules.netprobe.forms import (
-    TARGET_HELP,
     MonitorForm,
     fieldsets,
     option_errors,
@@ -31,6 +30,7 @@ from modules.netprobe.history import WINDOWS
 from modules.netprobe.models import Kind, Monitor, ProbeResult, Status
 from modules.netprobe.present import chart, result_view, tone
 from modules.netprobe.probes import ProbeOptionsError
+from modules.netprobe.probes.catalog import TARGETS
 from modules.netprobe.serializers import ProbeResultSerializer
 from portal.egress import EgressForbidden
 from portal.roles import operator_required, viewer_required
@@ -104,7 +104,7 @@ def _probe_page(
         "kinds": Kind.choices,
         "kind": kind,
         "target": target,
-        "target_help": TARGET_HELP,
+        "target_help": TARGETS,
         "fieldsets": fieldsets(kind=kind, options=options, errors=option_errors(errors)),
         "errors": errors,
         "recent": ProbeResult.objects.select_related("monitor").defer(*LIST_DEFER)[:10],
@@ -130,7 +130,8 @@ def run(request: HttpRequest) -> HttpResponse:
     target = request.POST.get("target", "").strip()
     options = options_from_post(kind, request.POST)
     try:
-        row = services.probe_run(kind=kind, target=target, options=options, user=request.user)
+        spec = services.probe_validate(kind=kind, target=target, options=options)
+        row = services.probe_run(spec=spec, user=request.user)
     except ProbeOptionsError as exc:
         return _probe_page(
             request,
@@ -261,7 +262,7 @@ def _monitor_form_page(
         "form": form,
         "m": monitor,
         "fieldsets": fieldsets(kind=kind, options=options, errors=option_errors(errors or {})),
-        "target_help": TARGET_HELP,
+        "target_help": TARGETS,
     }
     return render(request, "netprobe/monitor_form.html", context, status=status)
 

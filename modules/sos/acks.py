@@ -8,9 +8,9 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from modules.sos.ack_links import read_ack_token
 from modules.sos.errors import AckLinkInvalid, InvalidAlert
 from modules.sos.models import AlertEvent, Delivery
-from modules.sos.rendering import read_ack_token
 
 State = Delivery.State
 # Later answers on one delivery are logged up to this many, then ignored: the public ack

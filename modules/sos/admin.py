@@ -5,10 +5,14 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from modules.sos import services
 from modules.sos.errors import SosError
 from modules.sos.models import Alert, AlertEvent, Contact, ContactMethod, Delivery, Group
+
+SHORT_MESSAGE = 60  # characters of an alert's message in the admin list
 
 
 class ContactMethodInline(admin.TabularInline):
@@ -118,9 +122,13 @@ class AlertAdmin(admin.ModelAdmin):
     inlines = [DeliveryInline]
     actions = ["cancel_alerts"]
 
+    class Media:
+        css = {"all": ["sos/admin.css"]}
+
     @admin.display(description="Message")
     def short_message(self, alert: Alert) -> str:
-        return alert.message[:80]
+        text = " ".join(alert.message.split())
+        return format_html('<span title="{}">{}</span>', text, Truncator(text).chars(SHORT_MESSAGE))
 
     @admin.action(description="Cancel what is not yet sent")
     def cancel_alerts(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:

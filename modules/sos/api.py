@@ -1,14 +1,12 @@
 """SOS_Broadcast API: contacts, contact methods, groups (with CSV import), alerts, deliveries.
 
 Views validate with a serializer, call one service, and answer with a serializer. Workflow
-errors (SosError) leave in the portal's error envelope with their stable code.
+errors (SosError, a PortalError) reach the portal's one exception handler untouched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db.models import Model, Prefetch, QuerySet
 from django.urls import reverse
@@ -17,11 +15,10 @@ from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from modules.sos import services
-from modules.sos.contacts import parse_id
-from modules.sos.errors import SosError
 from modules.sos.models import (
     Alert,
     AlertEvent,
@@ -31,6 +28,7 @@ from modules.sos.models import (
     Group,
     new_secret,
 )
+from modules.sos.selectors import with_counts
 from modules.sos.serializers import (
     CREATED_METHOD_IDS,
     AlertCreateSerializer,
@@ -45,36 +43,19 @@ from modules.sos.serializers import (
     GroupSerializer,
     ImportReportSerializer,
     RecipientSerializer,
-    with_counts,
 )
-from portal.api import PortalAPIError
-
-T = TypeVar("T")
-
-
-@contextmanager
-def sos_errors() -> Iterator[None]:
-    try:
-        yield
-    except SosError as exc:
-        raise PortalAPIError(
-            exc.message, code=exc.code, status_code=exc.status, details=exc.details
-        ) from exc
-
-
-def call[T](service: Callable[..., T], **kwargs: Any) -> T:
-    with sos_errors():
-        return service(**kwargs)
+from portal.errors import PortalError
+from portal.ids import parse_id
 
 
 def text_param(request: Request, name: str) -> str:
     """A query-string filter; a NUL byte (which PostgreSQL cannot compare) is a 400."""
     value = request.query_params.get(name, "")
     if "\x00" in value:
-        raise PortalAPIError(
+        raise PortalError(
             f"The {name!r} filter contains a NUL byte.",
             code="validation_error",
-            status_code=400,
+            status=400,
             details={"field": name},
         )
     return value
@@ -127,12 +108,7 @@ class WebhookSchemaView(APIView):
 
 class ContactViewSet(viewsets.ModelViewSet):
     serializer_class = ContactSerializer
-    parser_classes = [
-        parsers.JSONParser,
-        parsers.MultiPartParser,
-        parsers.FormParser,
-        CsvTextParser,
-    ]
+    parser_classes = [*api_settings.DEFAULT_PARSER_CLASSES, CsvTextParser]
 
     def get_queryset(self) -> QuerySet[Contact]:
         queryset = Contact.objects.prefetch_related("methods", "groups").order_by("name")
@@ -147,8 +123,7 @@ class ContactViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: ContactSerializer) -> None:
         data = dict(serializer.validated_data)
-        contact = call(
-            services.contact_create,
+        contact = services.contact_create(
             name=data["name"],
             notes=data.get("notes", ""),
             is_active=data.get("is_active", True),
@@ -163,8 +138,7 @@ class ContactViewSet(viewsets.ModelViewSet):
         data = serializer.validated_data
         changes = {f: data[f] for f in ("name", "notes", "is_active", "groups") if f in data}
         before = set(serializer.instance.methods.values_list("id", flat=True))
-        contact = call(
-            services.contact_update,
+        contact = services.contact_update(
             contact=serializer.instance,
             methods=data.get("methods_to_add", []),
             allow_apprise=self.request.user.is_staff,
@@ -182,8 +156,7 @@ class ContactViewSet(viewsets.ModelViewSet):
         form.is_valid(raise_exception=True)
         upload = form.validated_data.get("file")
         data = upload.read() if upload else form.validated_data["csv"]
-        report = call(
-            services.contact_import_csv,
+        report = services.contact_import_csv(
             data=data,
             create_groups=form.validated_data["create_groups"],
         )
@@ -204,8 +177,7 @@ class ContactMethodViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        method = call(
-            services.contact_method_add,
+        method = services.contact_method_add(
             contact=data["contact"],
             kind=data["kind"],
             address=data["address"],
@@ -217,8 +189,7 @@ class ContactMethodViewSet(viewsets.ModelViewSet):
         return Response(body, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: ContactMethodSerializer) -> None:
-        serializer.instance = call(
-            services.contact_method_update,
+        serializer.instance = services.contact_method_update(
             method=serializer.instance,
             allow_apprise=self.request.user.is_staff,
             **serializer.validated_data,
@@ -228,8 +199,8 @@ class ContactMethodViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         """Send a TEST message to this contact method."""
-        alert = call(
-            services.contact_method_test, method=self.get_object(), by=request.user, source="api"
+        alert = services.contact_method_test(
+            method=self.get_object(), by=request.user, source="api"
         )
         return Response(AlertSerializer(alert).data, status=status.HTTP_201_CREATED)
 
@@ -237,8 +208,7 @@ class ContactMethodViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str | None = None) -> Response:
         """Replace the webhook signing secret; the answer carries the new one."""
-        method = call(
-            services.contact_method_update,
+        method = services.contact_method_update(
             method=self.get_object(),
             secret=new_secret(),
         )
@@ -251,8 +221,7 @@ class GroupViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer: GroupSerializer) -> None:
         data = serializer.validated_data
-        serializer.instance = call(
-            services.group_create,
+        serializer.instance = services.group_create(
             name=data["name"],
             description=data.get("description", ""),
             members=data.get("members", []),
@@ -261,7 +230,7 @@ class GroupViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer: GroupSerializer) -> None:
         data = serializer.validated_data
         changes = {f: data[f] for f in ("name", "description", "members") if f in data}
-        serializer.instance = call(services.group_update, group=serializer.instance, **changes)
+        serializer.instance = services.group_update(group=serializer.instance, **changes)
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -298,28 +267,26 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         form = AlertCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        alert = call(
-            services.alert_raise,
-            message=data["message"],
-            severity=data["severity"],
-            groups=data["groups"],
-            contacts=data["contacts"],
-            channels=data["channels"] or None,
-            location=data.get("location"),
-            require_ack=data["require_ack"],
-            reminder_interval_min=data.get("reminder_interval_min"),
-            reminder_max=data.get("reminder_max"),
-            escalate_to=data.get("escalate_to") or None,
-            dedup_key=data.get("dedup_key") or None,
-            test=data["test"],
-            methods=[data["method"]] if data.get("method") else [],
-            dry_run=data["dry_run"],
-            raised_by=request.user,
-            source="api",
-            idempotency_key=request.headers.get("Idempotency-Key"),
-        )
-        if getattr(alert, "dry_run", False):
-            recipients = [r.as_dict() for r in alert.recipients]  # type: ignore[attr-defined]
+        fields: dict[str, Any] = {
+            "message": data["message"],
+            "severity": data["severity"],
+            "groups": data["groups"],
+            "contacts": data["contacts"],
+            "channels": data["channels"] or None,
+            "location": data.get("location"),
+            "require_ack": data["require_ack"],
+            "reminder_interval_min": data.get("reminder_interval_min"),
+            "reminder_max": data.get("reminder_max"),
+            "escalate_to": data.get("escalate_to") or None,
+            "dedup_key": data.get("dedup_key") or None,
+            "test": data["test"],
+            "methods": [data["method"]] if data.get("method") else [],
+            "raised_by": request.user,
+            "source": "api",
+        }
+        if data["dry_run"]:
+            preview = services.alert_preview(**fields)
+            recipients = [r.as_dict() for r in preview.recipients]
             return Response(
                 {
                     "dry_run": True,
@@ -327,15 +294,17 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                     "recipients": RecipientSerializer(recipients, many=True).data,
                 }
             )
-        replayed = getattr(alert, "replayed", False) or getattr(alert, "deduplicated", False)
-        fresh = with_counts(Alert.objects.filter(pk=alert.pk))
+        raised = services.alert_raise(
+            **fields, idempotency_key=request.headers.get("Idempotency-Key")
+        )
+        fresh = with_counts(Alert.objects.filter(pk=raised.alert.pk))
         body = AlertDetailSerializer(
             fresh.prefetch_related("groups", "deliveries").get(),
             context=self.get_serializer_context(),
         ).data
-        body["replayed"] = bool(getattr(alert, "replayed", False))
-        body["deduplicated"] = bool(getattr(alert, "deduplicated", False))
-        code = status.HTTP_200_OK if replayed else status.HTTP_201_CREATED
+        body["replayed"] = raised.replayed
+        body["deduplicated"] = raised.deduplicated
+        code = status.HTTP_201_CREATED if raised.created else status.HTTP_200_OK
         return Response(body, status=code)
 
     @extend_schema(request=None, responses=AlertSerializer)
@@ -343,7 +312,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel every delivery not yet sent; sends already in flight finish."""
         alert = self.get_object()
-        call(services.alert_cancel, alert=alert, by=request.user)
+        services.alert_cancel(alert=alert, by=request.user)
         return Response(AlertSerializer(self.get_queryset().get(pk=alert.pk)).data)
 
     @extend_schema(request=None, responses=AlertSerializer)
@@ -351,7 +320,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def resolve(self, request: Request, pk: str | None = None) -> Response:
         """Close the alert because its cause is gone: stops sends and reminders."""
         alert = self.get_object()
-        call(services.alert_resolve, alert=alert, by=request.user)
+        services.alert_resolve(alert=alert, by=request.user)
         return Response(AlertSerializer(self.get_queryset().get(pk=alert.pk)).data)
 
     @extend_schema(responses=AlertEventSerializer(many=True))
@@ -380,5 +349,5 @@ class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
         """Send a failed delivery again from attempt 1."""
-        delivery = call(services.delivery_retry, delivery=self.get_object(), by=request.user)
+        delivery = services.delivery_retry(delivery=self.get_object(), by=request.user)
         return Response(self.get_serializer(delivery).data)

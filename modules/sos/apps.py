@@ -10,7 +10,7 @@ from portal.apps import PortalModuleConfig
 def check_public_base_url(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     from django.conf import settings
 
-    from modules.sos.rendering import public_base_url
+    from modules.sos.ack_links import public_base_url
 
     if settings.DEBUG or settings.PUBLIC_BASE_URL or "127.0.0.1" not in public_base_url():
         return []
@@ -28,8 +28,8 @@ class SosConfig(PortalModuleConfig):
     default = True
     name = "modules.sos"
     label = "sos"
-    verbose_name = "SOS_Broadcast"
-    title = "SOS_Broadcast"
+    verbose_name = "SOS Broadcast"
+    title = "SOS Broadcast"
     description = (
         "Emergency alerts fanned out over email, SMS, webhooks and chat, "
         "tracked until acknowledged."
@@ -37,7 +37,7 @@ class SosConfig(PortalModuleConfig):
     card_context = "modules.sos.views.card_context"
 
     def ready(self) -> None:
-        from modules.sos.leases import check_lease_settings
+        from modules.sos.outbox.leases import check_lease_settings
 
         check_lease_settings()  # a lease shorter than one send would let a row go out twice
         checks.register(check_public_base_url, checks.Tags.security, deploy=True)

@@ -27,17 +27,6 @@ from portal.egress import EgressForbidden, EgressResolveError, get_policy
 
 MAX_CSV_ROWS = 10_000
 CSV_COLUMNS = ("name", "email", "phone", "webhook", "groups", "notes")
-MAX_ID = 2**63 - 1  # the largest primary key a 64-bit integer column holds
-
-
-def parse_id(value: str) -> int | None:
-    """A row id written as text, or None when no row can have it: not plain decimal digits
-    ("²" passes isdigit() but not int()), or beyond a 64-bit integer."""
-    value = value.strip()
-    if not value.isdecimal():
-        return None
-    number = int(value)
-    return number if number <= MAX_ID else None
 
 
 def max_length(model: type, field: str) -> int:
@@ -319,10 +308,8 @@ def _parse(data: str) -> tuple[list[_Row], list[dict[str, Any]]]:
             for value in _split(cells.get(column)):
                 try:
                     methods.append((kind, validate_address(kind, value)))
-                except InvalidAddress as exc:
+                except (InvalidAddress, EgressForbidden) as exc:
                     problems.append(f"{column}: {exc.message}")
-                except EgressForbidden as exc:
-                    problems.append(f"{column}: {exc}")
         if problems:
             errors.append({"line": line, "name": name, "errors": problems})
         else:
@@ -354,8 +341,7 @@ def contact_import_csv(*, data: str | bytes, create_groups: bool = True) -> Impo
                 _import_row(row, groups, report, create_groups=create_groups)
             except (InvalidAddress, InvalidContact, EgressForbidden) as exc:
                 # Checked while parsing; changed since (a name resolving elsewhere now).
-                message = getattr(exc, "message", str(exc))
-                raise CsvInvalid(f"Line {row.line}: {message}") from exc
+                raise CsvInvalid(f"Line {row.line}: {exc.message}") from exc
     return report
 
 

@@ -1,18 +1,13 @@
-"""Errors the module's workflows raise; each carries a stable code and an HTTP status."""
+"""Errors the module's workflows raise: PortalErrors, each with a stable code and a status."""
 
 from __future__ import annotations
 
-from typing import Any
+from portal.errors import PortalError
 
 
-class SosError(ValueError):
+class SosError(PortalError):
     code = "sos_error"
     status = 400
-
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
 
 
 class InvalidAlert(SosError):

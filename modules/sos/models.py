@@ -36,6 +36,13 @@ class Severity(models.TextChoices):
 PRIORITY = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
+def osm_url(lat: float, lon: float) -> str:
+    """The OpenStreetMap page with a marker at (lat, lon)."""
+    return (
+        f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=16/{lat:.6f}/{lon:.6f}"
+    )
+
+
 def masked_address(kind: str, address: str) -> str:
     """What viewers see of an address.
 
@@ -179,12 +186,9 @@ class Alert(models.Model):
 
     @property
     def osm_url(self) -> str:
-        if not self.has_location:
+        if self.latitude is None or self.longitude is None:
             return ""
-        return (
-            f"https://www.openstreetmap.org/?mlat={self.latitude:.6f}&mlon={self.longitude:.6f}"
-            f"#map=16/{self.latitude:.6f}/{self.longitude:.6f}"
-        )
+        return osm_url(self.latitude, self.longitude)
 
 
 class DeliveryQuerySet(models.QuerySet["Delivery"]):
@@ -266,11 +270,6 @@ class Delivery(models.Model):
     @property
     def operator_address(self) -> str:
         return operator_address(self.kind, self.address)
-
-    @property
-    def idempotency_key(self) -> str:
-        # Same key on every retry of one send; a reminder is a new send with a new key.
-        return f"sos-{self.pk}-{self.round}"
 
 
 FINAL_STATES = frozenset(

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modules.sos.contacts import MAX_ID, parse_id
 from modules.sos.errors import UnknownRecipient
 from modules.sos.models import PRIORITY, Alert, Contact, ContactMethod, Delivery, Group, Kind
+from portal.ids import MAX_ID, parse_id
 
 
 @dataclass(frozen=True)

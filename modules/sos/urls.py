@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from modules.sos import api, views
+from modules.sos import api, views, views_contacts
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -12,16 +12,16 @@ urlpatterns = [
     path("alerts/<int:pk>/cancel/", views.alert_cancel, name="alert-cancel"),
     path("alerts/<int:pk>/resolve/", views.alert_resolve, name="alert-resolve"),
     path("deliveries/<int:pk>/retry/", views.delivery_retry, name="delivery-retry"),
-    path("contacts/", views.contacts, name="contacts"),
-    path("contacts/import/", views.contacts_import, name="contacts-import"),
-    path("contacts/<int:pk>/", views.contact_detail, name="contact"),
-    path("contacts/<int:pk>/delete/", views.contact_delete, name="contact-delete"),
-    path("methods/<int:pk>/test/", views.method_test, name="method-test"),
-    path("methods/<int:pk>/toggle/", views.method_toggle, name="method-toggle"),
-    path("methods/<int:pk>/delete/", views.method_delete, name="method-delete"),
-    path("groups/", views.groups, name="groups"),
-    path("groups/<int:pk>/", views.group_detail, name="group"),
-    path("groups/<int:pk>/delete/", views.group_delete, name="group-delete"),
+    path("contacts/", views_contacts.contacts, name="contacts"),
+    path("contacts/import/", views_contacts.contacts_import, name="contacts-import"),
+    path("contacts/<int:pk>/", views_contacts.contact_detail, name="contact"),
+    path("contacts/<int:pk>/delete/", views_contacts.contact_delete, name="contact-delete"),
+    path("methods/<int:pk>/test/", views_contacts.method_test, name="method-test"),
+    path("methods/<int:pk>/toggle/", views_contacts.method_toggle, name="method-toggle"),
+    path("methods/<int:pk>/delete/", views_contacts.method_delete, name="method-delete"),
+    path("groups/", views_contacts.groups, name="groups"),
+    path("groups/<int:pk>/", views_contacts.group_detail, name="group"),
+    path("groups/<int:pk>/delete/", views_contacts.group_delete, name="group-delete"),
     # Public: recipients open it from a message without an account; the signed token is the key.
     path("ack/<str:token>/", views.ack, name="ack"),
 ]

@@ -20,24 +20,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from modules.sos import services
-from modules.sos.errors import SosError
+from modules.sos.errors import AckLinkInvalid, SosError
 from modules.sos.forms import AlertForm
 from modules.sos.models import Alert, AlertEvent, Delivery
-from modules.sos.serializers import STATES, alert_answers, alert_counts, progress, with_counts
-from modules.sos.views_contacts import (  # noqa: F401 - routed from urls.py
-    contact_delete,
-    contact_detail,
-    contacts,
-    contacts_import,
-    group_delete,
-    group_detail,
-    groups,
-    method_delete,
-    method_test,
-    method_toggle,
-)
-from modules.sos.wake import wake
-from portal.login_limits import client_ip
+from modules.sos.outbox.wake import wake
+from modules.sos.selectors import STATES, alert_answers, alert_counts, progress, with_counts
+from portal.clients import client_ip
+from portal.error_pages import error_page
 from portal.roles import is_operator, operator_required, viewer_required
 
 State = Delivery.State
@@ -110,31 +99,31 @@ def index(request: HttpRequest) -> HttpResponse:
             return render(request, "errors/403.html", status=403)
         if form.is_valid():
             data = form.cleaned_data
+            fields: dict[str, Any] = {
+                "message": data["message"],
+                "severity": data["severity"],
+                "groups": list(data["groups"]),
+                "contacts": list(data["contacts"]),
+                "channels": data["channels"] or None,
+                "location": form.location(),
+                "require_ack": data["require_ack"],
+                "reminder_interval_min": data["reminder_interval_min"],
+                "reminder_max": data["reminder_max"],
+                "escalate_to": data["escalate_to"],
+                "raised_by": request.user,
+                "source": "ui",
+            }
             try:
-                alert = services.alert_raise(
-                    message=data["message"],
-                    severity=data["severity"],
-                    groups=list(data["groups"]),
-                    contacts=list(data["contacts"]),
-                    channels=data["channels"] or None,
-                    location=form.location(),
-                    require_ack=data["require_ack"],
-                    reminder_interval_min=data["reminder_interval_min"],
-                    reminder_max=data["reminder_max"],
-                    escalate_to=data["escalate_to"],
-                    raised_by=request.user,
-                    source="ui",
-                    dry_run="preview" in request.POST,
-                    idempotency_key=request.POST.get("form_key") or None,
-                )
-            except SosError as exc:
-                form.add_error(None, exc.message)
-            else:
-                if getattr(alert, "dry_run", False):
-                    preview = alert.recipients  # type: ignore[attr-defined]
+                if "preview" in request.POST:
+                    preview = services.alert_preview(**fields).recipients
                 else:
+                    alert = services.alert_raise(
+                        **fields, idempotency_key=request.POST.get("form_key") or None
+                    ).alert
                     messages.success(request, f"Alert #{alert.pk} raised.")
                     return redirect("sos:alert", pk=alert.pk)
+            except SosError as exc:
+                form.add_error(None, exc.message)
     recent = with_counts(Alert.objects.select_related("raised_by")).order_by("-created_at", "-id")
     alerts = Paginator(recent, 25).get_page(request.GET.get("page"))
     for alert in alerts:
@@ -242,9 +231,8 @@ def _ack_throttled(request: HttpRequest) -> bool:
 def ack(request: HttpRequest, token: str) -> HttpResponse:
     try:
         delivery = services.delivery_from_ack_token(token=token)
-    except SosError as exc:
-        expired = exc.details.get("expired", False)
-        return render(request, "sos/ack_invalid.html", {"expired": expired}, status=400)
+    except AckLinkInvalid as exc:
+        return error_page(request, exc, "sos/ack_invalid.html", {"expired": exc.expired})
     result = None
     # A first answer is never throttled: a whole building may answer through one NAT address.
     if request.method == "POST" and _ack_throttled(request) and delivery.answer:
@@ -270,7 +258,7 @@ def ack(request: HttpRequest, token: str) -> HttpResponse:
                 user_agent=request.headers.get("User-Agent", ""),
             )
         except SosError as exc:
-            return render(request, "sos/ack_invalid.html", {"message": exc.message}, status=400)
+            return error_page(request, exc, "sos/ack_invalid.html", {"message": exc.message})
         delivery = result.delivery
     answers = AlertEvent.objects.filter(
         delivery=delivery,

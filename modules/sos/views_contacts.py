@@ -14,7 +14,7 @@ from modules.sos import services
 from modules.sos.errors import CsvInvalid, SosError
 from modules.sos.forms import ContactForm, CsvImportForm, GroupForm, MethodForm
 from modules.sos.models import Contact, ContactMethod, Group
-from portal.egress import EgressForbidden
+from portal.errors import PortalError
 from portal.roles import is_operator, operator_required, viewer_required
 
 
@@ -48,8 +48,8 @@ def contacts(request: HttpRequest) -> HttpResponse:
                     methods=[method] if method else [],
                     allow_apprise=request.user.is_staff,
                 )
-            except (SosError, EgressForbidden) as exc:
-                form.add_error(None, getattr(exc, "message", str(exc)))
+            except PortalError as exc:
+                form.add_error(None, exc.message)
             else:
                 messages.success(request, f"Contact {contact.name} added.")
                 return redirect("sos:contact", pk=contact.pk)
@@ -131,8 +131,8 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     allow_apprise=request.user.is_staff,
                     **method_form.cleaned_data,
                 )
-            except (SosError, EgressForbidden) as exc:
-                method_form.add_error("address", getattr(exc, "message", str(exc)))
+            except PortalError as exc:
+                method_form.add_error("address", exc.message)
             else:
                 messages.success(request, "Contact method added.")
                 return redirect("sos:contact", pk=pk)

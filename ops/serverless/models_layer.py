@@ -3,7 +3,7 @@
 The two models Face_Comparison uses (5-point landmarks, ResNet descriptor: 30 MiB) change only
 with the pinned face_recognition_models release, while the code changes every deploy. They live
 in a layer laid out as ``python/face_recognition_models/models/*.dat``: Lambda extracts it under
-/opt, /opt/python is on sys.path, and ``modules.faces.dlib_models`` finds the files there
+/opt, /opt/python is on sys.path, and ``modules.faces.engine.dlib_models`` finds the files
 without any setting.
 
     python ops/serverless/models_layer.py build dist/face-models-layer.zip
@@ -28,7 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from modules.faces.dlib_models import MODEL_FILES, find_models_dir  # noqa: E402
+from modules.faces.engine.dlib_models import MODEL_FILES, find_models_dir  # noqa: E402
 
 LAYER_PREFIX = "python/face_recognition_models/models"
 DEFAULT_NAME = "portal-face-models"

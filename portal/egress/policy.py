@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from portal.errors import PortalError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -76,16 +78,18 @@ _GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
-class EgressForbidden(Exception):
-    """The target resolves to an address the egress policy refuses. API status 400."""
+class EgressForbidden(PortalError):
+    """The target resolves to an address the egress policy refuses."""
 
     code = "target_forbidden"
+    status = 400
 
     def __init__(self, host: str, address: str, reason: str) -> None:
         self.host, self.address, self.reason = host, address, reason
         target = address if host == address else f"{host!r} ({address})"
-        self.message = f"Outbound connection to {target} refused ({reason})"
-        super().__init__(self.message)
+        super().__init__(
+            f"Outbound connection to {target} refused ({reason})", details={"host": host}
+        )
 
 
 class EgressResolveError(OSError):

@@ -10,7 +10,8 @@ tried the internet (Zappa's version check does) fails at once instead of waiting
 
 Built packages are cached under var/lambda/, keyed on the requirements, the Zappa settings and
 every source file that goes into the package; a lock keeps parallel test workers from building
-the same package twice.
+the same package twice. A cached package is removed only after an hour unused: another worker
+may be using one built from other sources or settings at this very moment.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ SKIP_DIRS = {
     "docs",
 }
 CLOSED_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens, connections fail fast
+STALE_AFTER_S = 3600.0  # a cached package unused this long belongs to no running test session
 
 
 @dataclass(frozen=True)
@@ -188,9 +190,9 @@ def build_package(stage: str, settings_file: Path | None = None) -> BuiltPackage
     zip_path = CACHE / f"portal-{stage}-{key}.zip"
     with _locked(f"package-{stage}"):
         if zip_path.exists():
+            os.utime(zip_path)
             return BuiltPackage(stage, zip_path, 0.0)
-        for stale in CACHE.glob(f"portal-{stage}-*.zip"):
-            stale.unlink()
+        _prune(f"portal-{stage}-*.zip")
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="portal-runtime-venv-") as tmp:
             venv = make_runtime_venv(Path(tmp) / "venv")
@@ -213,15 +215,30 @@ def build_package(stage: str, settings_file: Path | None = None) -> BuiltPackage
         return BuiltPackage(stage, zip_path, time.perf_counter() - started)
 
 
+def _prune(pattern: str) -> None:
+    """Remove cached packages (zips or unpacked trees) that nobody used for STALE_AFTER_S."""
+    cutoff = time.time() - STALE_AFTER_S
+    for stale in CACHE.glob(pattern):
+        try:
+            if stale.stat().st_mtime >= cutoff:
+                continue
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
+        except FileNotFoundError:
+            pass  # another process pruned it first
+
+
 def unpack(package: BuiltPackage) -> Path:
     """The package unzipped once next to it (cached like the zip)."""
     target = package.zip_path.with_suffix("")
     with _locked(f"unpack-{package.stage}"):
-        if not (target / "zappa_settings.py").exists():
+        if (target / "zappa_settings.py").exists():
+            os.utime(target)
+        else:
             shutil.rmtree(target, ignore_errors=True)
-            for stale in CACHE.glob(f"portal-{package.stage}-*"):
-                if stale.is_dir():
-                    shutil.rmtree(stale)
+            _prune(f"portal-{package.stage}-*")
             partial = target.with_name(target.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
             with zipfile.ZipFile(package.zip_path) as archive:

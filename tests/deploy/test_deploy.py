@@ -103,7 +103,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         moto.stop()
 
 
-def test_it_deploys_the_function(deployment: Deployment) -> None:
+def test_deploys_the_function(deployment: Deployment) -> None:
     assert "Deployment complete" in deployment.output
     config = deployment.moto.client("lambda").get_function_configuration(FunctionName=FUNCTION)
     settings = stage_settings(STAGE)
@@ -124,7 +124,7 @@ def test_zappa_status_shows_the_function(deployment: Deployment) -> None:
     assert status["Lambda Memory Size"] == stage_settings(STAGE)["memory_size"]
 
 
-def test_it_schedules_the_monitors_the_sweep_and_the_daily_prune(deployment: Deployment) -> None:
+def test_schedules_the_monitors_the_sweep_and_the_daily_prune(deployment: Deployment) -> None:
     events = deployment.moto.client("events")
     rules = events.list_rules(NamePrefix=FUNCTION)["Rules"]
     schedules = {rule["Name"].rsplit("-", 1)[-1]: rule["ScheduleExpression"] for rule in rules}
@@ -141,7 +141,7 @@ def test_it_schedules_the_monitors_the_sweep_and_the_daily_prune(deployment: Dep
         assert [target["Arn"] for target in targets] == [function_arn]
 
 
-def test_it_creates_the_rest_api_with_binary_support(deployment: Deployment) -> None:
+def test_creates_the_rest_api_with_binary_support(deployment: Deployment) -> None:
     apigateway = deployment.moto.client("apigateway")
     apis = [api for api in apigateway.get_rest_apis()["items"] if api["name"] == FUNCTION]
     assert len(apis) == 1

@@ -86,7 +86,7 @@ def test_an_alert_wakes_the_dispatcher_as_a_zappa_async_task(
     invocations = lambda_invokes.take()
     assert [(i.function_name, i.invocation_type) for i in invocations] == [("portal-dev", "Event")]
     assert invocations[0].payload == {
-        "task_path": "modules.sos.tasks.dispatch",
+        "task_path": "modules.sos.outbox.tasks.dispatch",
         "capture_response": False,
         "response_id": None,
         "args": [],

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from modules.faces.tests.fixtures import fixtures_dir_or_skip
 from tests.deploy import events
 from tests.deploy.conftest import LambdaApp, PackagedLambda, PortalLambda
-from tests.deploy.lambda_build import REPO, stage_settings
+from tests.deploy.lambda_build import stage_settings
 
 pytestmark = [pytest.mark.nodb, pytest.mark.slow]
 
@@ -25,10 +25,7 @@ LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def faces_dir() -> Path:
-    path = Path(os.environ.get("FACES_FIXTURES_DIR") or REPO.parent / "shared" / "faces")
-    if not (path / SAME[0]).is_file():
-        pytest.skip(f"face fixtures not found at {path} (set FACES_FIXTURES_DIR)")
-    return path
+    return fixtures_dir_or_skip()
 
 
 def compare(app: LambdaApp, kind: str, image_a: bytes, image_b: bytes) -> tuple:
@@ -51,7 +48,7 @@ def compare(app: LambdaApp, kind: str, image_a: bytes, image_b: bytes) -> tuple:
     return app.container.http(event), event
 
 
-def test_it_compares_two_uploaded_photos(
+def test_compares_two_uploaded_photos(
     portal_lambda: PortalLambda, faces_dir: Path, kind: str
 ) -> None:
     a, b = ((faces_dir / name).read_bytes() for name in SAME)
@@ -64,14 +61,14 @@ def test_it_compares_two_uploaded_photos(
     assert len(result["faces_a"]) == len(result["faces_b"]) == 1
 
 
-def test_it_tells_two_people_apart(portal_lambda: PortalLambda, faces_dir: Path) -> None:
+def test_tells_two_people_apart(portal_lambda: PortalLambda, faces_dir: Path) -> None:
     a, b = (faces_dir / SAME[0]).read_bytes(), (faces_dir / OTHER).read_bytes()
     response, _ = compare(portal_lambda, "rest", a, b)
     assert response.status == 200, response
     assert response.json()["match"] is False
 
 
-def test_it_answers_no_face_in_the_envelope(
+def test_answers_no_face_in_the_envelope(
     portal_lambda: PortalLambda, faces_dir: Path, kind: str
 ) -> None:
     from PIL import Image

@@ -15,7 +15,7 @@ from tests.deploy.conftest import OPERATOR, PortalLambda
 pytestmark = [pytest.mark.nodb, pytest.mark.slow]
 
 
-def test_it_answers_healthz(portal_lambda: PortalLambda, kind: str) -> None:
+def test_answers_healthz(portal_lambda: PortalLambda, kind: str) -> None:
     response = portal_lambda.call(kind, "GET", "/healthz")
     assert response.status == 200
     assert response.json() == {"status": "ok"}
@@ -23,14 +23,14 @@ def test_it_answers_healthz(portal_lambda: PortalLambda, kind: str) -> None:
     assert not response.base64
 
 
-def test_it_is_ready_with_migrations_applied(portal_lambda: PortalLambda, kind: str) -> None:
+def test_is_ready_with_migrations_applied(portal_lambda: PortalLambda, kind: str) -> None:
     response = portal_lambda.call(kind, "GET", "/readyz")
     assert response.status == 200, response.body
     assert response.json()["checks"]["database"] == "ok"
     assert response.json()["checks"]["migrations"] == "ok"
 
 
-def test_it_prefixes_the_stage_on_the_default_rest_api_host(portal_lambda: PortalLambda) -> None:
+def test_prefixes_the_stage_on_the_default_rest_api_host(portal_lambda: PortalLambda) -> None:
     # On https://<api>.execute-api.<region>.amazonaws.com/dev/ Zappa sets SCRIPT_NAME=/dev, so
     # Django's redirects keep the stage; a function URL has no stage to keep.
     rest = portal_lambda.call("rest", "GET", "/")
@@ -41,12 +41,12 @@ def test_it_prefixes_the_stage_on_the_default_rest_api_host(portal_lambda: Porta
     assert http.headers["location"] == "/accounts/login/?next=/"
 
 
-def test_it_refuses_a_host_outside_allowed_hosts(portal_lambda: PortalLambda) -> None:
+def test_refuses_a_host_outside_allowed_hosts(portal_lambda: PortalLambda) -> None:
     response = portal_lambda.call("rest", "GET", "/api/", host="portal.attacker.example")
     assert response.status == 400
 
 
-def test_it_issues_a_token_for_a_json_post(portal_lambda: PortalLambda, kind: str) -> None:
+def test_issues_a_token_for_a_json_post(portal_lambda: PortalLambda, kind: str) -> None:
     from tests.deploy.conftest import PASSWORD
 
     response = portal_lambda.call(
@@ -60,7 +60,7 @@ def test_it_issues_a_token_for_a_json_post(portal_lambda: PortalLambda, kind: st
     assert re.fullmatch(r"[0-9a-f]{40}", response.json()["token"])
 
 
-def test_it_authenticates_api_calls_with_the_token(portal_lambda: PortalLambda, kind: str) -> None:
+def test_authenticates_api_calls_with_the_token(portal_lambda: PortalLambda, kind: str) -> None:
     headers = {"Authorization": f"Token {portal_lambda.token()}"}
     response = portal_lambda.call(kind, "GET", "/api/me/", headers=headers)
     assert response.status == 200, response.body
@@ -70,9 +70,7 @@ def test_it_authenticates_api_calls_with_the_token(portal_lambda: PortalLambda, 
     assert anonymous.json()["error"]["code"] == "not_authenticated"
 
 
-def test_it_creates_through_an_authenticated_json_post(
-    portal_lambda: PortalLambda, kind: str
-) -> None:
+def test_creates_through_an_authenticated_json_post(portal_lambda: PortalLambda, kind: str) -> None:
     name = f"Lambda contact {kind}"
     response = portal_lambda.call(
         kind,
@@ -97,7 +95,7 @@ def test_it_creates_through_an_authenticated_json_post(
     assert anonymous.status == 401
 
 
-def test_it_answers_an_unknown_api_path_in_the_envelope(
+def test_answers_an_unknown_api_path_in_the_envelope(
     portal_lambda: PortalLambda, kind: str
 ) -> None:
     response = portal_lambda.call(kind, "GET", "/api/no-such-thing/")
@@ -107,7 +105,7 @@ def test_it_answers_an_unknown_api_path_in_the_envelope(
     assert set(body["error"]) == {"code", "message", "details"}
 
 
-def test_it_serves_a_static_text_file(portal_lambda: PortalLambda, kind: str) -> None:
+def test_serves_a_static_text_file(portal_lambda: PortalLambda, kind: str) -> None:
     manifest = json.loads((portal_lambda.static_root / "staticfiles.json").read_text())
     hashed = manifest["paths"]["css/portal.css"]
     response = portal_lambda.call(kind, "GET", f"/static/{hashed}")
@@ -117,9 +115,7 @@ def test_it_serves_a_static_text_file(portal_lambda: PortalLambda, kind: str) ->
     assert "immutable" in response.headers["cache-control"]
 
 
-def test_it_serves_a_binary_static_file_base64_encoded(
-    portal_lambda: PortalLambda, kind: str
-) -> None:
+def test_serves_a_binary_static_file_base64_encoded(portal_lambda: PortalLambda, kind: str) -> None:
     manifest = json.loads((portal_lambda.static_root / "staticfiles.json").read_text())
     png = next(name for name in manifest["paths"] if name.endswith(".png"))
     response = portal_lambda.call(kind, "GET", f"/static/{manifest['paths'][png]}")
@@ -129,7 +125,7 @@ def test_it_serves_a_binary_static_file_base64_encoded(
     assert response.body.startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_it_serves_a_compressed_static_file(portal_lambda: PortalLambda, kind: str) -> None:
+def test_serves_a_compressed_static_file(portal_lambda: PortalLambda, kind: str) -> None:
     manifest = json.loads((portal_lambda.static_root / "staticfiles.json").read_text())
     hashed = manifest["paths"]["js/portal.js"]
     response = portal_lambda.call(
@@ -143,7 +139,7 @@ def test_it_serves_a_compressed_static_file(portal_lambda: PortalLambda, kind: s
     assert gzip.decompress(response.body) == (portal_lambda.static_root / hashed).read_bytes()
 
 
-def test_it_sends_session_cookies_after_a_login(portal_lambda: PortalLambda, kind: str) -> None:
+def test_sends_session_cookies_after_a_login(portal_lambda: PortalLambda, kind: str) -> None:
     from tests.deploy.conftest import PASSWORD
 
     page = portal_lambda.call(kind, "GET", "/accounts/login/")

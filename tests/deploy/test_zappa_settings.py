@@ -25,7 +25,7 @@ def test_production_extends_dev() -> None:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_it_runs_django_on_python_312_with_binary_support(stage: str) -> None:
+def test_runs_django_on_python_312_with_binary_support(stage: str) -> None:
     settings = stage_settings(stage)
     assert settings["django_settings"] == "portal.settings"
     assert settings["runtime"] == "python3.12"

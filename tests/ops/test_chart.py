@@ -35,7 +35,7 @@ EXPECTED_PORTAL_MODULES = {
 }
 
 
-def test_it_passes_helm_lint_strict_for_every_module(helm: Any) -> None:
+def test_passes_helm_lint_strict_for_every_module(helm: Any) -> None:
     for values in (None, *(module_values(m) for m in MODULES)):
         report = helm.lint(str(CHART), values, strict=True, kube_version=f"v{KUBERNETES_VERSION}")
         assert report["errors"] == []
@@ -44,7 +44,7 @@ def test_it_passes_helm_lint_strict_for_every_module(helm: Any) -> None:
         assert findings == [], findings
 
 
-def test_it_renders_documents_valid_for_kubernetes_1_33(rendered: dict[str, Rendered]) -> None:
+def test_renders_documents_valid_for_kubernetes_1_33(rendered: dict[str, Rendered]) -> None:
     for module in MODULES:
         docs = rendered[module].docs
         assert len(docs) >= 10, module
@@ -53,14 +53,14 @@ def test_it_renders_documents_valid_for_kubernetes_1_33(rendered: dict[str, Rend
             assert doc["metadata"]["namespace"] == "portal", doc["metadata"]["name"]
 
 
-def test_it_renders_no_blank_lines_with_trailing_spaces(rendered: dict[str, Rendered]) -> None:
+def test_renders_no_blank_lines_with_trailing_spaces(rendered: dict[str, Rendered]) -> None:
     for module in MODULES:
         for path, text in rendered[module].templates.items():
             lines = [n for n, line in enumerate(text.splitlines(), 1) if line and not line.strip()]
             assert lines == [], f"{module}: {path} lines {lines}"
 
 
-def test_it_sets_portal_modules_per_module(rendered: dict[str, Rendered]) -> None:
+def test_sets_portal_modules_per_module(rendered: dict[str, Rendered]) -> None:
     for module in MODULES:
         release = rendered[module]
         configmap = one(release.docs, "ConfigMap", release.release)
@@ -69,7 +69,7 @@ def test_it_sets_portal_modules_per_module(rendered: dict[str, Rendered]) -> Non
         assert f"PORTAL_MODULES={EXPECTED_PORTAL_MODULES[module]}" in notes
 
 
-def test_it_adds_the_worker_only_for_sos_and_all(rendered: dict[str, Rendered]) -> None:
+def test_adds_the_worker_only_for_sos_and_all(rendered: dict[str, Rendered]) -> None:
     for module in MODULES:
         release = rendered[module]
         workers = [
@@ -92,7 +92,7 @@ def _cronjobs(release: Rendered) -> dict[str, Doc]:
     }
 
 
-def test_it_adds_the_monitors_cronjob_only_for_netprobe_and_all(
+def test_adds_the_monitors_cronjob_only_for_netprobe_and_all(
     rendered: dict[str, Rendered],
 ) -> None:
     for module in MODULES:
@@ -106,7 +106,7 @@ def test_it_adds_the_monitors_cronjob_only_for_netprobe_and_all(
             assert pod_spec(monitors)["containers"][0]["args"] == ["monitors"]
 
 
-def test_it_adds_the_daily_prune_cronjob_for_every_module_but_sos(
+def test_adds_the_daily_prune_cronjob_for_every_module_but_sos(
     rendered: dict[str, Rendered],
 ) -> None:
     for module in MODULES:
@@ -159,7 +159,7 @@ def _render_docs(render: Any, values: Doc, release: str) -> list[Doc]:
     ]
 
 
-def test_it_follows_the_prune_values(render: Any) -> None:
+def test_follows_the_prune_values(render: Any) -> None:
     off = _render_docs(render, {**module_values("netprobe"), "prune": {"enabled": False}}, "p-np")
     assert [d["metadata"]["name"] for d in by_kind(off, "CronJob")] == ["p-np-portal-monitors"]
     # Even switched on explicitly, sos renders no prune CronJob.
@@ -190,7 +190,7 @@ def test_it_follows_the_prune_values(render: Any) -> None:
     assert resources["limits"] == {"cpu": "1", "memory": "512Mi"}
 
 
-def test_it_lets_only_netprobe_pods_ping(rendered: dict[str, Rendered]) -> None:
+def test_lets_only_netprobe_pods_ping(rendered: dict[str, Rendered]) -> None:
     for module in MODULES:
         for doc in workloads(rendered[module].docs):
             sysctls = pod_spec(doc)["securityContext"].get("sysctls", [])
@@ -199,7 +199,7 @@ def test_it_lets_only_netprobe_pods_ping(rendered: dict[str, Rendered]) -> None:
             assert bool(sysctls) == pings, f"{module} {component}"
 
 
-def test_it_probes_the_health_endpoints_of_every_web_deployment(
+def test_probes_the_health_endpoints_of_every_web_deployment(
     rendered: dict[str, Rendered],
 ) -> None:
     for module in MODULES:
@@ -216,7 +216,7 @@ def test_it_probes_the_health_endpoints_of_every_web_deployment(
         assert host in allowed.split(",")
 
 
-def test_it_scales_web_pods_from_three(render: Any, rendered: dict[str, Rendered]) -> None:
+def test_scales_web_pods_from_three(render: Any, rendered: dict[str, Rendered]) -> None:
     for module in MODULES:
         release = rendered[module]
         web = one(release.docs, "Deployment", release.release)
@@ -232,7 +232,7 @@ def test_it_scales_web_pods_from_three(render: Any, rendered: dict[str, Rendered
     assert by_kind(docs, "HorizontalPodAutoscaler") == []
 
 
-def test_it_gives_every_container_requests_and_limits_and_no_root(
+def test_gives_every_container_requests_and_limits_and_no_root(
     rendered: dict[str, Rendered],
 ) -> None:
     for module in MODULES:
@@ -258,7 +258,7 @@ def _memory_mib(quantity: str) -> float:
     return float(number) * (1024 if unit == "Gi" else 1)
 
 
-def test_it_gives_face_comparison_more_memory(rendered: dict[str, Rendered]) -> None:
+def test_gives_face_comparison_more_memory(rendered: dict[str, Rendered]) -> None:
     def web_memory(module: str) -> float:
         release = rendered[module]
         web = one(release.docs, "Deployment", release.release)
@@ -269,7 +269,7 @@ def test_it_gives_face_comparison_more_memory(rendered: dict[str, Rendered]) -> 
     assert web_memory("sos") == web_memory("netprobe")
 
 
-def test_it_runs_migrations_as_a_pre_install_and_pre_upgrade_hook(
+def test_runs_migrations_as_a_pre_install_and_pre_upgrade_hook(
     rendered: dict[str, Rendered],
 ) -> None:
     for module in MODULES:
@@ -327,7 +327,7 @@ def _comparable_job(doc: Doc) -> Doc:
         ("Job", "portal-netprobe-migrate", "portal-netprobe-migrate"),
     ],
 )
-def test_it_renders_the_raw_pilot_pod_specs_for_the_netprobe_release(
+def test_renders_the_raw_pilot_pod_specs_for_the_netprobe_release(
     raw_docs: list[Doc], rendered: dict[str, Rendered], kind: str, raw_name: str, chart_name: str
 ) -> None:
     raw = one(raw_docs, kind, raw_name)
@@ -355,7 +355,7 @@ def test_it_renders_the_raw_pilot_pod_specs_for_the_netprobe_release(
         ("ServiceAccount", ("automountServiceAccountToken",)),
     ],
 )
-def test_it_renders_the_raw_pilot_objects_for_the_netprobe_release(
+def test_renders_the_raw_pilot_objects_for_the_netprobe_release(
     raw_docs: list[Doc], rendered: dict[str, Rendered], kind: str, path: tuple[str, ...]
 ) -> None:
     raw: Any = one(raw_docs, kind, "portal-netprobe")
@@ -365,7 +365,7 @@ def test_it_renders_the_raw_pilot_objects_for_the_netprobe_release(
     assert chart == raw
 
 
-def test_it_detects_drift_between_the_chart_and_the_raw_manifests(
+def test_detects_drift_between_the_chart_and_the_raw_manifests(
     raw_docs: list[Doc], render: Any
 ) -> None:
     # The comparison can fail: a release with another probe period no longer matches.
@@ -393,7 +393,7 @@ def test_it_detects_drift_between_the_chart_and_the_raw_manifests(
         ),
     ],
 )
-def test_it_detects_drift_between_the_chart_and_the_raw_prune_cronjob(
+def test_detects_drift_between_the_chart_and_the_raw_prune_cronjob(
     raw_docs: list[Doc], render: Any, prune: Doc, differs: Any
 ) -> None:
     raw = one(raw_docs, "CronJob", "portal-netprobe-prune")

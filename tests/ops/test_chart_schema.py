@@ -22,33 +22,33 @@ def schema_error(helm: Any, values: Doc) -> str:
     return str(excinfo.value)
 
 
-def test_it_accepts_the_defaults_and_every_module_values_file(helm: Any) -> None:
+def test_accepts_the_defaults_and_every_module_values_file(helm: Any) -> None:
     with helm.Chart.load(str(CHART)) as chart:
         chart.validate_schema({})
         for module in MODULES:
             chart.validate_schema(module_values(module))
 
 
-def test_it_rejects_a_string_replica_count(helm: Any) -> None:
+def test_rejects_a_string_replica_count(helm: Any) -> None:
     message = schema_error(helm, {"replicaCount": "3"})
     assert "/replicaCount" in message
     assert "got string, want integer" in message
 
 
-def test_it_rejects_an_unknown_module_and_names_the_known_ones(helm: Any) -> None:
+def test_rejects_an_unknown_module_and_names_the_known_ones(helm: Any) -> None:
     message = schema_error(helm, {"module": "billing"})
     assert "/module" in message
     for module in MODULES:
         assert f"'{module}'" in message
 
 
-def test_it_rejects_a_misspelt_top_level_key(helm: Any) -> None:
+def test_rejects_a_misspelt_top_level_key(helm: Any) -> None:
     message = schema_error(helm, {"replicaCont": 3})
     assert "replicaCont" in message
     assert "not allowed" in message
 
 
-def test_it_rejects_running_as_root(helm: Any) -> None:
+def test_rejects_running_as_root(helm: Any) -> None:
     message = schema_error(
         helm, {"podSecurityContext": {"runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0}}
     )
@@ -56,13 +56,13 @@ def test_it_rejects_running_as_root(helm: Any) -> None:
     assert "/podSecurityContext/runAsUser" in message
 
 
-def test_it_rejects_web_resources_without_limits(helm: Any) -> None:
+def test_rejects_web_resources_without_limits(helm: Any) -> None:
     message = schema_error(helm, {"resources": {"requests": {"cpu": "100m", "memory": "1Gi"}}})
     assert "/resources" in message
     assert "limits" in message
 
 
-def test_it_requires_the_secret_keys_when_the_chart_creates_the_secret(helm: Any) -> None:
+def test_requires_the_secret_keys_when_the_chart_creates_the_secret(helm: Any) -> None:
     message = schema_error(helm, {"secret": {"create": True, "stringData": {"DEBUG": "1"}}})
     assert "SECRET_KEY" in message
     assert "DATABASE_URL" in message
@@ -84,7 +84,7 @@ def test_it_requires_the_secret_keys_when_the_chart_creates_the_secret(helm: Any
         },
     ],
 )
-def test_it_accepts_sensible_prune_values(helm: Any, prune: Doc) -> None:
+def test_accepts_sensible_prune_values(helm: Any, prune: Doc) -> None:
     with helm.Chart.load(str(CHART)) as chart:
         chart.validate_schema({"module": "netprobe", "prune": prune})
 
@@ -104,7 +104,7 @@ def test_it_accepts_sensible_prune_values(helm: Any, prune: Doc) -> None:
         ({"schedul": "17 3 * * *"}, "/prune", "schedul"),
     ],
 )
-def test_it_rejects_bad_prune_values(helm: Any, prune: Doc, where: str, says: str) -> None:
+def test_rejects_bad_prune_values(helm: Any, prune: Doc, where: str, says: str) -> None:
     message = schema_error(helm, {"prune": prune})
     assert where in message
     assert says in message

@@ -83,7 +83,7 @@ def report(scan_dir: Path) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else [data]
 
 
-def test_it_scans_the_manifests_the_chart_and_the_dockerfile(report: list[dict[str, Any]]) -> None:
+def test_scans_the_manifests_the_chart_and_the_dockerfile(report: list[dict[str, Any]]) -> None:
     by_type = {r["check_type"]: r for r in report}
     assert set(by_type) == {"kubernetes", "dockerfile"}
     for r in report:
@@ -94,7 +94,7 @@ def test_it_scans_the_manifests_the_chart_and_the_dockerfile(report: list[dict[s
     assert {"raw", *(f"chart-{m}" for m in MODULES)} <= files
 
 
-def test_it_fails_no_check(report: list[dict[str, Any]]) -> None:
+def test_fails_no_check(report: list[dict[str, Any]]) -> None:
     failed = [
         f"{c['check_id']} {c['resource']} {c['file_path']}: {c['check_name']}"
         for r in report
@@ -121,7 +121,7 @@ def _dockerfile_skip_reasons(path: Path) -> dict[str, str]:
     return {check: reason for check, reason in found}
 
 
-def test_it_skips_no_check_without_a_written_reason(
+def test_skips_no_check_without_a_written_reason(
     report: list[dict[str, Any]], scan_dir: Path
 ) -> None:
     skipped = [(r["check_type"], c) for r in report for c in r["results"]["skipped_checks"]]

@@ -35,13 +35,13 @@ def run_hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_it_passes_hadolint() -> None:
+def test_passes_hadolint() -> None:
     result = run_hadolint(DOCKERFILE)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
 
 
-def test_it_fails_hadolint_on_a_bad_instruction(tmp_path: Path) -> None:
+def test_fails_hadolint_on_a_bad_instruction(tmp_path: Path) -> None:
     # The configuration fails on every finding: an unpinned apt-get is caught.
     bad = tmp_path / "Dockerfile"
     bad.write_text(DOCKERFILE.read_text() + "\nRUN apt-get install curl\n")
@@ -50,7 +50,7 @@ def test_it_fails_hadolint_on_a_bad_instruction(tmp_path: Path) -> None:
     assert "DL3008" in result.stdout
 
 
-def test_it_ignores_no_hadolint_rule_without_a_reason() -> None:
+def test_ignores_no_hadolint_rule_without_a_reason() -> None:
     lines = DOCKERFILE.read_text().splitlines()
     for n, line in enumerate(lines):
         if "hadolint ignore=" in line:
@@ -83,32 +83,32 @@ def final_stage() -> list[tuple[str, str]]:
     return steps[last_from:]
 
 
-def test_it_builds_on_the_lambda_python_base_in_every_stage() -> None:
+def test_builds_on_the_lambda_python_base_in_every_stage() -> None:
     froms = [rest.split()[0] for k, rest in instructions() if k == "FROM"]
     assert len(froms) >= 2, "a build stage and a small final stage"
     assert set(froms) == {BASE_IMAGE}
 
 
-def test_it_installs_pinned_requirements_in_the_build_stage_only() -> None:
+def test_installs_pinned_requirements_in_the_build_stage_only() -> None:
     runs = [rest for k, rest in instructions() if k == "RUN"]
     assert any("pip install" in r and "requirements.txt" in r for r in runs)
     assert not any(k == "RUN" and "pip" in rest for k, rest in final_stage())
     assert any(k == "COPY" and rest.startswith("--from=build") for k, rest in final_stage())
 
 
-def test_it_keeps_only_the_model_files_the_faces_engine_uses() -> None:
+def test_keeps_only_the_model_files_the_faces_engine_uses() -> None:
     runs = " ".join(rest for k, rest in instructions() if k == "RUN")
     for unused in ("shape_predictor_68_face_landmarks.dat", "mmod_human_face_detector.dat"):
         assert re.search(rf"rm -f [^&]*{re.escape(unused)}", runs), unused
 
 
-def test_it_collects_static_files_and_zappa_settings_at_build_time() -> None:
+def test_collects_static_files_and_zappa_settings_at_build_time() -> None:
     runs = " ".join(rest for k, rest in instructions() if k == "RUN")
     assert "manage.py collectstatic --noinput" in runs
     assert "save-python-settings-file" in runs
 
 
-def test_it_runs_as_a_non_root_user_through_the_entrypoint() -> None:
+def test_runs_as_a_non_root_user_through_the_entrypoint() -> None:
     stage = final_stage()
     users = [rest for k, rest in stage if k == "USER"]
     assert users, "the final stage sets USER"
@@ -170,7 +170,7 @@ def in_context(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
     return not excluded
 
 
-def test_it_sends_the_app_and_nothing_else_to_the_build() -> None:
+def test_sends_the_app_and_nothing_else_to_the_build() -> None:
     rules = dockerignore_rules()
     needed = [
         "manage.py",
@@ -179,7 +179,7 @@ def test_it_sends_the_app_and_nothing_else_to_the_build() -> None:
         "portal/wsgi.py",
         "portal/settings.py",
         "modules/netprobe/apps.py",
-        "modules/faces/engine.py",
+        "modules/faces/engine/pipeline.py",
         "templates/base.html",
         "static/css/portal.css",
         "ops/docker_containerization/entrypoint.sh",
@@ -208,7 +208,7 @@ def test_it_sends_the_app_and_nothing_else_to_the_build() -> None:
         assert not in_context(path, rules), path
 
 
-def test_it_leaves_no_test_or_cache_file_of_the_checkout_in_the_context() -> None:
+def test_leaves_no_test_or_cache_file_of_the_checkout_in_the_context() -> None:
     rules = dockerignore_rules()
     sent = []
     for root in ("portal", "modules", "templates", "static"):
@@ -223,7 +223,7 @@ def test_it_leaves_no_test_or_cache_file_of_the_checkout_in_the_context() -> Non
         assert "__pycache__" not in relative, relative
 
 
-def test_it_builds_zappa_settings_for_a_stage_that_allows_container_images() -> None:
+def test_builds_zappa_settings_for_a_stage_that_allows_container_images() -> None:
     # zappa save-python-settings-file refuses slim_handler: the image build would fail.
     stage = re.search(r"^ARG ZAPPA_STAGE=(\S+)$", DOCKERFILE.read_text(), re.M)
     assert stage is not None

@@ -40,12 +40,12 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_it_is_valid_posix_sh() -> None:
+def test_is_valid_posix_sh() -> None:
     assert os.access(ENTRYPOINT, os.X_OK)
     subprocess.run(["sh", "-n", str(ENTRYPOINT)], check=True)
 
 
-def test_it_runs_any_other_command_from_the_app_dir(tmp_path: Path) -> None:
+def test_runs_any_other_command_from_the_app_dir(tmp_path: Path) -> None:
     result = subprocess.run(
         [str(ENTRYPOINT), "sh", "-c", 'echo "$APP_DIR|$(pwd)"'],
         env=base_env(tmp_path),
@@ -57,7 +57,7 @@ def test_it_runs_any_other_command_from_the_app_dir(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"{REPO}|{REPO}"
 
 
-def test_it_hands_over_to_zappas_handler_on_lambda(tmp_path: Path) -> None:
+def test_hands_over_to_zappas_handler_on_lambda(tmp_path: Path) -> None:
     # The base image's /lambda-entrypoint.sh cannot run here; a stand-in records its arguments.
     launcher = tmp_path / "lambda-entrypoint.sh"
     launcher.write_text('#!/bin/sh\necho "$#:$1:$(pwd)"\n')
@@ -80,7 +80,7 @@ def test_it_hands_over_to_zappas_handler_on_lambda(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"1:zappa.handler.lambda_handler:{REPO}"
 
 
-def test_it_names_a_handler_that_zappa_provides() -> None:
+def test_names_a_handler_that_zappa_provides() -> None:
     pytest.importorskip("zappa", reason="zappa is not installed (requirements.txt has it)")
     import importlib.util
 
@@ -182,7 +182,7 @@ def is_exec_of(process: subprocess.Popen[bytes], program: bytes) -> bool:
     return any(program in part for part in cmdline)
 
 
-def test_it_serves_healthz_and_readyz_on_the_probed_port_and_stops_on_sigterm(
+def test_serves_healthz_and_readyz_on_the_probed_port_and_stops_on_sigterm(
     tmp_path: Path, migrated_env: dict[str, str], raw_docs: list[Doc]
 ) -> None:
     env = dict(migrated_env)
@@ -241,7 +241,7 @@ def test_it_serves_healthz_and_readyz_on_the_probed_port_and_stops_on_sigterm(
     not (REPO / "modules/sos/management/commands/sos_worker.py").is_file(),
     reason="the sos_worker command is not there yet",
 )
-def test_it_runs_the_sos_worker_until_sigterm(tmp_path: Path, migrated_env: dict[str, str]) -> None:
+def test_runs_the_sos_worker_until_sigterm(tmp_path: Path, migrated_env: dict[str, str]) -> None:
     env = {**migrated_env, "PORTAL_MODULES": "sos"}
     log = tmp_path / "worker.log"
     process = start(["worker"], env, log)
@@ -262,7 +262,7 @@ def test_it_runs_the_sos_worker_until_sigterm(tmp_path: Path, migrated_env: dict
     not (REPO / "modules/netprobe/management/commands/netprobe_run_monitors.py").is_file(),
     reason="the netprobe_run_monitors command is not there yet",
 )
-def test_it_runs_the_monitors_once(migrated_env: dict[str, str]) -> None:
+def test_runs_the_monitors_once(migrated_env: dict[str, str]) -> None:
     result = subprocess.run(
         [str(ENTRYPOINT), "monitors"], env=migrated_env, capture_output=True, timeout=120
     )
@@ -363,7 +363,7 @@ def run_prune(
 
 
 @pytest.mark.parametrize("modules", list(PRUNES))
-def test_it_prunes_the_modules_portal_modules_enables(
+def test_prunes_the_modules_portal_modules_enables(
     tmp_path: Path, migrated_env: dict[str, str], seeded: Path, modules: str | None
 ) -> None:
     result, root = run_prune(seeded, tmp_path, migrated_env, modules)
@@ -387,7 +387,7 @@ def test_it_prunes_the_modules_portal_modules_enables(
         assert "for PORTAL_MODULES=sos (sos keeps its history)" in result.stdout
 
 
-def test_it_prunes_the_other_module_when_one_fails_and_then_fails(
+def test_prunes_the_other_module_when_one_fails_and_then_fails(
     tmp_path: Path, migrated_env: dict[str, str], seeded: Path
 ) -> None:
     broken = tmp_path / "broken"
@@ -401,7 +401,7 @@ def test_it_prunes_the_other_module_when_one_fails_and_then_fails(
     assert len(list((root / "media").rglob("*.jpg"))) == 1
 
 
-def test_it_refuses_arguments_to_prune(tmp_path: Path) -> None:
+def test_refuses_arguments_to_prune(tmp_path: Path) -> None:
     # netprobe_prune and faces_prune take different options: none is passed on.
     result = subprocess.run(
         [str(ENTRYPOINT), "prune", "--days", "3"],

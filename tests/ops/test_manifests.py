@@ -28,7 +28,7 @@ pytestmark = pytest.mark.nodb
 NAME = "portal-netprobe"
 
 
-def test_it_validates_every_raw_manifest_strictly_for_kubernetes_1_33(raw_docs: list[Doc]) -> None:
+def test_validates_every_raw_manifest_strictly_for_kubernetes_1_33(raw_docs: list[Doc]) -> None:
     kinds = set()
     for doc in raw_docs:
         assert validate_strict(doc) == "1.33"
@@ -49,7 +49,7 @@ def test_it_validates_every_raw_manifest_strictly_for_kubernetes_1_33(raw_docs: 
     } <= kinds
 
 
-def test_it_rejects_a_manifest_with_an_unknown_field(raw_docs: list[Doc]) -> None:
+def test_rejects_a_manifest_with_an_unknown_field(raw_docs: list[Doc]) -> None:
     # The strict validation is real: a typo in a container field is caught.
     kv = pytest.importorskip("kubernetes_validate")
     broken = yaml.safe_load(yaml.safe_dump(one(raw_docs, "Deployment")))
@@ -58,7 +58,7 @@ def test_it_rejects_a_manifest_with_an_unknown_field(raw_docs: list[Doc]) -> Non
         kv.validate(broken, KUBERNETES_VERSION, strict=True)
 
 
-def test_it_lists_every_manifest_but_the_example_secret_in_the_kustomization(
+def test_lists_every_manifest_but_the_example_secret_in_the_kustomization(
     raw_manifests: dict[str, list[Doc]], raw_docs: list[Doc]
 ) -> None:
     kustomization = raw_manifests["kustomization.yaml"][0]
@@ -70,7 +70,7 @@ def test_it_lists_every_manifest_but_the_example_secret_in_the_kustomization(
     assert kustomization["images"] == [{"name": repository, "newTag": tag}]
 
 
-def test_it_keeps_only_placeholders_in_the_example_secret(raw_manifests: dict[str, Any]) -> None:
+def test_keeps_only_placeholders_in_the_example_secret(raw_manifests: dict[str, Any]) -> None:
     secret = raw_manifests["secret.example.yaml"][0]
     assert set(secret["stringData"]) >= {"SECRET_KEY", "DATABASE_URL"}
     for value in secret["stringData"].values():
@@ -78,7 +78,7 @@ def test_it_keeps_only_placeholders_in_the_example_secret(raw_manifests: dict[st
     assert "data" not in secret
 
 
-def test_it_runs_three_netprobe_web_replicas_with_probes(raw_docs: list[Doc]) -> None:
+def test_runs_three_netprobe_web_replicas_with_probes(raw_docs: list[Doc]) -> None:
     deployment = one(raw_docs, "Deployment", NAME)
     assert deployment["spec"]["replicas"] == 3
     (web,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -101,7 +101,7 @@ def test_it_runs_three_netprobe_web_replicas_with_probes(raw_docs: list[Doc]) ->
     assert refs == [NAME, NAME]
 
 
-def test_it_gives_every_container_requests_and_limits_and_locks_it_down(
+def test_gives_every_container_requests_and_limits_and_locks_it_down(
     raw_docs: list[Doc],
 ) -> None:
     pods = workloads(raw_docs)
@@ -125,7 +125,7 @@ def test_it_gives_every_container_requests_and_limits_and_locks_it_down(
             assert "emptyDir" in volumes[mounts["/tmp"]], where
 
 
-def test_it_lets_netprobe_ping_without_privileges(raw_docs: list[Doc]) -> None:
+def test_lets_netprobe_ping_without_privileges(raw_docs: list[Doc]) -> None:
     for doc in (one(raw_docs, "Deployment", NAME), one(raw_docs, "CronJob", f"{NAME}-monitors")):
         spec = pod_spec(doc)
         sysctls = {s["name"]: s["value"] for s in spec["securityContext"]["sysctls"]}
@@ -136,7 +136,7 @@ def test_it_lets_netprobe_ping_without_privileges(raw_docs: list[Doc]) -> None:
             assert "add" not in container["securityContext"]["capabilities"]
 
 
-def test_it_rolls_out_cleanly(raw_docs: list[Doc]) -> None:
+def test_rolls_out_cleanly(raw_docs: list[Doc]) -> None:
     deployment = one(raw_docs, "Deployment", NAME)
     spec = deployment["spec"]["template"]["spec"]
     (web,) = spec["containers"]
@@ -148,7 +148,7 @@ def test_it_rolls_out_cleanly(raw_docs: list[Doc]) -> None:
     assert zones[0]["topologyKey"] == "topology.kubernetes.io/zone"
 
 
-def test_it_autoscales_from_three_and_limits_disruptions(raw_docs: list[Doc]) -> None:
+def test_autoscales_from_three_and_limits_disruptions(raw_docs: list[Doc]) -> None:
     hpa = one(raw_docs, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == NAME
     assert hpa["spec"]["minReplicas"] == 3
@@ -160,7 +160,7 @@ def test_it_autoscales_from_three_and_limits_disruptions(raw_docs: list[Doc]) ->
     assert service["spec"]["selector"].items() <= labels.items()
 
 
-def test_it_fences_the_network(raw_docs: list[Doc]) -> None:
+def test_fences_the_network(raw_docs: list[Doc]) -> None:
     policy = one(raw_docs, "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     labels = one(raw_docs, "Deployment", NAME)["spec"]["template"]["metadata"]["labels"]
@@ -186,7 +186,7 @@ def test_it_fences_the_network(raw_docs: list[Doc]) -> None:
         assert any(ip in net for net in blocked if net.version == ip.version), address
 
 
-def test_it_schedules_the_monitors_and_migrates_in_a_job(raw_docs: list[Doc]) -> None:
+def test_schedules_the_monitors_and_migrates_in_a_job(raw_docs: list[Doc]) -> None:
     cronjob = one(raw_docs, "CronJob", f"{NAME}-monitors")
     assert cronjob["spec"]["schedule"] == "* * * * *"
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
@@ -209,7 +209,7 @@ def lambda_prune_schedule() -> str:
     return " ".join("*" if f == "?" else f for f in fields[:5])
 
 
-def test_it_prunes_old_results_daily_without_icmp(raw_docs: list[Doc]) -> None:
+def test_prunes_old_results_daily_without_icmp(raw_docs: list[Doc]) -> None:
     cronjob = one(raw_docs, "CronJob", f"{NAME}-prune")
     assert cronjob["spec"]["schedule"] == "17 3 * * *"
     # The time of the Lambda stage's daily `prune` event, so moving changes nothing for users.

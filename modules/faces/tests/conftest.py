@@ -1,24 +1,18 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from modules.faces.engine import FaceEngine
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from modules.faces.tests.fixtures import fixtures_dir_or_skip
 
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
-    """The labelled face photos (never copied into the repository): $FACES_FIXTURES_DIR or
-    ../shared/faces next to the repository."""
-    path = Path(os.environ.get("FACES_FIXTURES_DIR") or REPO_ROOT.parent / "shared" / "faces")
-    if not (path / "pairs.tsv").is_file():
-        pytest.skip(f"face fixtures not found at {path} (set FACES_FIXTURES_DIR to their folder)")
-    return path
+    """The labelled face photos (see modules.faces.tests.fixtures)."""
+    return fixtures_dir_or_skip()
 
 
 @pytest.fixture(scope="session")

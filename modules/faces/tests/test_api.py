@@ -36,7 +36,7 @@ def error_of(response, status: int, code: str) -> dict:
     return body["error"]
 
 
-def test_it_matches_two_photos_of_the_same_person(operator_api, operator, small_photo):
+def test_matches_two_photos_of_the_same_person(operator_api, operator, small_photo):
     response = compare(operator_api, small_photo(OBAMA), small_photo(OBAMA_2))
 
     assert response.status_code == 200, response.content
@@ -58,7 +58,7 @@ def test_it_matches_two_photos_of_the_same_person(operator_api, operator, small_
     assert (log.faces_a, log.faces_b) == (1, 1)
 
 
-def test_it_tells_two_different_people_apart_at_a_custom_threshold(operator_api, small_photo):
+def test_tells_two_different_people_apart_at_a_custom_threshold(operator_api, small_photo):
     response = compare(operator_api, small_photo(OBAMA), small_photo(BIDEN), threshold="0.5")
 
     body = response.json()
@@ -70,7 +70,7 @@ def test_it_tells_two_different_people_apart_at_a_custom_threshold(operator_api,
 
 
 @pytest.mark.parametrize("pick", ["best", "largest"])
-def test_it_picks_the_pair_to_compare_among_several_faces(operator_api, small_photo, pick):
+def test_picks_the_pair_to_compare_among_several_faces(operator_api, small_photo, pick):
     group = small_photo(OBAMA_AND_BIDEN, 1400)
 
     body = compare(operator_api, group, small_photo(BIDEN), pick=pick).json()
@@ -88,7 +88,7 @@ def test_it_picks_the_pair_to_compare_among_several_faces(operator_api, small_ph
         assert compared == largest
 
 
-def test_it_reads_rgba_grayscale_webp_named_jpg_and_exif_rotated_photos(
+def test_reads_rgba_grayscale_webp_named_jpg_and_exif_rotated_photos(
     operator_api, photo, small_photo
 ):
     upright = Image.open(io.BytesIO(small_photo(OBAMA))).convert("RGB")
@@ -112,7 +112,7 @@ def test_it_reads_rgba_grayscale_webp_named_jpg_and_exif_rotated_photos(
     )
 
 
-def test_it_says_which_photo_has_no_face(operator_api, small_photo):
+def test_says_which_photo_has_no_face(operator_api, small_photo):
     error = error_of(compare(operator_api, small_photo(OBAMA), small_photo(DOGS)), 422, "no_face")
 
     assert error["details"]["which"] == "b"
@@ -122,7 +122,7 @@ def test_it_says_which_photo_has_no_face(operator_api, small_photo):
     assert log.distance is None
 
 
-def test_it_rejects_truncated_and_non_image_files(operator_api, small_photo):
+def test_rejects_truncated_and_non_image_files(operator_api, small_photo):
     data = small_photo(OBAMA)
 
     truncated = error_of(compare(operator_api, data[: len(data) // 3], data), 400, "invalid_image")
@@ -134,7 +134,7 @@ def test_it_rejects_truncated_and_non_image_files(operator_api, small_photo):
     assert empty["details"]["which"] == "a"
 
 
-def test_it_refuses_a_photo_over_the_byte_limit(operator_api, settings, photo, small_photo):
+def test_refuses_a_photo_over_the_byte_limit(operator_api, settings, photo, small_photo):
     settings.FACES_MAX_IMAGE_BYTES = 100_000
 
     error = error_of(
@@ -144,7 +144,7 @@ def test_it_refuses_a_photo_over_the_byte_limit(operator_api, settings, photo, s
     assert error["details"] == {"which": "b", "max_bytes": 100_000, "size": len(photo(OBAMA))}
 
 
-def test_it_refuses_a_decompression_bomb_before_decoding_it(operator_api, small_photo):
+def test_refuses_a_decompression_bomb_before_decoding_it(operator_api, small_photo):
     bomb = png_claiming_size(30_000, 30_000)  # 900 MP declared in a few bytes
 
     error = error_of(compare(operator_api, bomb, small_photo(OBAMA)), 413, "image_too_large")
@@ -153,7 +153,7 @@ def test_it_refuses_a_decompression_bomb_before_decoding_it(operator_api, small_
     assert error["details"]["max_pixels"] == 40_000_000
 
 
-def test_it_refuses_a_request_over_the_portal_limit(operator_api, settings, photo):
+def test_refuses_a_request_over_the_portal_limit(operator_api, settings, photo):
     settings.REQUEST_MAX_BYTES = 200_000
 
     error_of(compare(operator_api, photo(OBAMA), photo(OBAMA_2)), 413, "payload_too_large")
@@ -171,7 +171,7 @@ def test_it_refuses_a_request_over_the_portal_limit(operator_api, settings, phot
         ({"pick": "first"}, "pick"),
     ],
 )
-def test_it_validates_its_fields(operator_api, small_photo, fields, field):
+def test_validates_its_fields(operator_api, small_photo, fields, field):
     data = {"image_a": upload(small_photo(OBAMA_240P)), "image_b": upload(small_photo(OBAMA_240P))}
     data.update(fields)
     data = {key: value for key, value in data.items() if value is not None}
@@ -243,7 +243,7 @@ def test_the_schema_documents_multipart_uploads(operator_api):
     )
 
 
-def test_it_answers_503_when_the_model_files_are_missing(
+def test_answers_503_when_the_model_files_are_missing(
     operator_api, client, operator, settings, monkeypatch, tmp_path, small_photo
 ):
     settings.FACES_DETECT_MAX_SIDE = 999  # a fresh engine, which looks for its models again

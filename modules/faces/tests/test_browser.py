@@ -26,7 +26,7 @@ def green_pixels(png: bytes) -> int:
     )
 
 
-def test_it_uploads_two_photos_and_shows_the_verdict_with_boxes(
+def test_uploads_two_photos_and_shows_the_verdict_with_boxes(
     chromium, live_server, transactional_db, artifacts_dir: Path, faces_dir: Path
 ):
     make_user("olivia", role="operator")
@@ -58,7 +58,7 @@ def test_it_uploads_two_photos_and_shows_the_verdict_with_boxes(
         assert not [e for e in page.console_errors if "Content Security Policy" in e]
 
 
-def test_it_shows_the_log_to_a_viewer_without_the_upload_form(
+def test_shows_the_log_to_a_viewer_without_the_upload_form(
     chromium, live_server, transactional_db, artifacts_dir: Path
 ):
     make_user("victor", role="viewer")

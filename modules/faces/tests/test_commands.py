@@ -14,7 +14,7 @@ from django.core.management import call_command
 from PIL import Image
 
 from modules.faces.models import Comparison
-from modules.faces.tests.conftest import REPO_ROOT
+from modules.faces.tests.fixtures import REPO_ROOT
 from modules.faces.tests.uploads import BIDEN, DOGS, OBAMA, OBAMA_2
 
 

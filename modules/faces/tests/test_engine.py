@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from modules.faces.dlib_models import MODEL_FILES, ModelsNotFoundError, find_models_dir
 from modules.faces.engine import (
+    CompareOptions,
     FaceEngine,
     ImageTooLargeError,
     InvalidImageError,
@@ -24,8 +24,10 @@ from modules.faces.engine import (
     search,
     similarity,
 )
-from modules.faces.tests.conftest import REPO_ROOT
+from modules.faces.engine.dlib_models import MODEL_FILES, ModelsNotFoundError, find_models_dir
+from modules.faces.tests.fixtures import REPO_ROOT
 from modules.faces.tests.images import encode_image, with_orientation
+from portal.errors import PortalError
 
 OBAMA = "face_recognition/examples_obama.jpg"
 OBAMA_2 = "face_recognition/examples_obama2.jpg"
@@ -50,10 +52,10 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_it_imports_without_dlib_or_numpy():
+def test_imports_without_dlib_or_numpy():
     result = run_python(
         "import sys\n"
-        "import modules.faces.engine, modules.faces.evaluate\n"
+        "import modules.faces.engine, modules.faces.engine.evaluate\n"
         "print(sorted(m for m in ('dlib', 'numpy', 'face_recognition_models') if m in sys.modules))"
     )
 
@@ -61,7 +63,7 @@ def test_it_imports_without_dlib_or_numpy():
     assert result.stdout.strip() == "[]"
 
 
-def test_it_loads_the_models_without_importing_their_package():
+def test_loads_the_models_without_importing_their_package():
     result = run_python(
         "import sys\n"
         "from modules.faces.engine import FaceEngine\n"
@@ -74,7 +76,7 @@ def test_it_loads_the_models_without_importing_their_package():
     assert result.stdout.split() == ["True", "False", "False"]
 
 
-def test_it_takes_the_models_directory_from_an_argument_or_the_environment(
+def test_takes_the_models_directory_from_an_argument_or_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     packaged = find_models_dir()
@@ -90,7 +92,7 @@ def test_it_takes_the_models_directory_from_an_argument_or_the_environment(
         FaceEngine(models_dir=empty).load()
 
 
-def test_it_matches_two_photos_of_the_same_person(engine: FaceEngine, photo: Photo):
+def test_matches_two_photos_of_the_same_person(engine: FaceEngine, photo: Photo):
     result = engine.compare(photo(OBAMA), photo(OBAMA_2))
 
     assert result.match
@@ -101,7 +103,7 @@ def test_it_matches_two_photos_of_the_same_person(engine: FaceEngine, photo: Pho
     assert result.model == "dlib_face_recognition_resnet_model_v1"
 
 
-def test_it_does_not_match_two_different_people(engine: FaceEngine, photo: Photo):
+def test_does_not_match_two_different_people(engine: FaceEngine, photo: Photo):
     result = engine.compare(photo(OBAMA), photo(BIDEN))
 
     assert not result.match
@@ -109,7 +111,7 @@ def test_it_does_not_match_two_different_people(engine: FaceEngine, photo: Photo
     assert result.similarity < 50
 
 
-def test_it_reports_boxes_quality_and_timings(engine: FaceEngine, photo: Photo):
+def test_reports_boxes_quality_and_timings(engine: FaceEngine, photo: Photo):
     result = engine.compare(io.BytesIO(photo(OBAMA)), photo(OBAMA_2), threshold=0.5)
     data = json.loads(json.dumps(result.to_dict()))
 
@@ -129,7 +131,7 @@ def test_it_reports_boxes_quality_and_timings(engine: FaceEngine, photo: Photo):
 
 
 @pytest.mark.parametrize("orientation", [3, 6, 8])
-def test_it_matches_exif_rotated_copies(engine: FaceEngine, photo: Photo, orientation: int):
+def test_matches_exif_rotated_copies(engine: FaceEngine, photo: Photo, orientation: int):
     rotated = with_orientation(upright(photo, OBAMA), orientation)
 
     result = engine.compare(rotated, photo(OBAMA_2))
@@ -139,20 +141,20 @@ def test_it_matches_exif_rotated_copies(engine: FaceEngine, photo: Photo, orient
     assert result.match
 
 
-def test_it_matches_an_rgba_png(engine: FaceEngine, photo: Photo):
+def test_matches_an_rgba_png(engine: FaceEngine, photo: Photo):
     result = engine.compare(photo(OBAMA_RGBA), photo(OBAMA))
 
     assert result.image_a.format == "PNG"
     assert result.match
 
 
-def test_it_matches_a_grayscale_copy(engine: FaceEngine, photo: Photo):
+def test_matches_a_grayscale_copy(engine: FaceEngine, photo: Photo):
     gray = encode_image(upright(photo, OBAMA).convert("L"), "JPEG", quality=92)
 
     assert engine.compare(gray, photo(OBAMA_2)).match
 
 
-def test_it_matches_webp_bytes_named_jpg(engine: FaceEngine, photo: Photo):
+def test_matches_webp_bytes_named_jpg(engine: FaceEngine, photo: Photo):
     upload = io.BytesIO(encode_image(upright(photo, OBAMA), "WEBP", quality=90))
     upload.name = "obama.jpg"
 
@@ -162,7 +164,7 @@ def test_it_matches_webp_bytes_named_jpg(engine: FaceEngine, photo: Photo):
     assert result.match
 
 
-def test_it_finds_the_closest_pair_with_pick_best(engine: FaceEngine, photo: Photo):
+def test_finds_the_closest_pair_with_pick_best(engine: FaceEngine, photo: Photo):
     result = engine.compare(photo(OBAMA_AND_BIDEN), photo(BIDEN), pick="best")
 
     assert result.match
@@ -174,7 +176,7 @@ def test_it_finds_the_closest_pair_with_pick_best(engine: FaceEngine, photo: Pho
     assert result.warnings[0].face == result.pair[0]
 
 
-def test_it_compares_the_largest_faces_with_pick_largest(engine: FaceEngine, photo: Photo):
+def test_compares_the_largest_faces_with_pick_largest(engine: FaceEngine, photo: Photo):
     result = engine.compare(photo(OBAMA_AND_BIDEN), photo(BIDEN))
 
     # The largest box in this photo is Obama's (Biden's is a few pixels smaller).
@@ -185,7 +187,7 @@ def test_it_compares_the_largest_faces_with_pick_largest(engine: FaceEngine, pho
     assert "several_faces" in [w.code for w in result.warnings]
 
 
-def test_it_says_which_image_has_no_face(engine: FaceEngine, photo: Photo):
+def test_says_which_image_has_no_face(engine: FaceEngine, photo: Photo):
     plain = encode_image(Image.new("RGB", (640, 480), (90, 140, 200)), "PNG")
 
     with pytest.raises(NoFaceError) as in_b:
@@ -202,7 +204,7 @@ def test_it_says_which_image_has_no_face(engine: FaceEngine, photo: Photo):
     }
 
 
-def test_it_says_which_image_is_invalid(engine: FaceEngine, photo: Photo):
+def test_says_which_image_is_invalid(engine: FaceEngine, photo: Photo):
     data = photo(OBAMA)
 
     with pytest.raises(InvalidImageError) as truncated:
@@ -214,7 +216,7 @@ def test_it_says_which_image_is_invalid(engine: FaceEngine, photo: Photo):
     assert not_image.value.which == "b"
 
 
-def test_it_applies_its_size_limits(photo: Photo):
+def test_applies_its_size_limits(photo: Photo):
     strict = FaceEngine(max_bytes=150_000, max_pixels=200_000)
 
     with pytest.raises(ImageTooLargeError) as too_many_bytes:
@@ -223,12 +225,15 @@ def test_it_applies_its_size_limits(photo: Photo):
         strict.compare(photo(OBAMA_480P), photo(OBAMA_240P))  # 853x480 and 427x240
 
     assert too_many_bytes.value.which == "b"
-    assert too_many_bytes.value.details == {"max_bytes": 150_000}
+    assert too_many_bytes.value.details == {
+        "max_bytes": 150_000,
+        "which": "b",
+    }  # as clients get them
     assert too_many_pixels.value.which == "a"
     assert too_many_pixels.value.details["max_pixels"] == 200_000
 
 
-def test_it_maps_boxes_back_to_the_pixels_of_a_large_image(engine: FaceEngine, photo: Photo):
+def test_maps_boxes_back_to_the_pixels_of_a_large_image(engine: FaceEngine, photo: Photo):
     small_image = upright(photo, OBAMA_480P)  # 853x480: detected as is
     large_image = small_image.resize((853 * 4, 480 * 4), Image.Resampling.BICUBIC)
 
@@ -240,9 +245,7 @@ def test_it_maps_boxes_back_to_the_pixels_of_a_large_image(engine: FaceEngine, p
     assert large.width == pytest.approx(4 * small.width, rel=0.2)
 
 
-def test_it_looks_closer_only_when_the_downscaled_copy_shows_no_face(
-    engine: FaceEngine, photo: Photo
-):
+def test_looks_closer_only_when_the_downscaled_copy_shows_no_face(engine: FaceEngine, photo: Photo):
     # A 104 px face in a 4000 px frame is 27 px in the 1024 px copy: too small for HOG there.
     canvas = Image.new("RGB", (4000, 3000), (128, 128, 128))
     canvas.paste(upright(photo, "face_recognition/examples_obama_small.jpg"), (2500, 1800))
@@ -257,7 +260,7 @@ def test_it_looks_closer_only_when_the_downscaled_copy_shows_no_face(
     assert (near.detect_scale, near.upsample) == (1024 / 1920, 0)
 
 
-def test_it_flags_small_blurry_and_cut_faces(engine: FaceEngine, photo: Photo):
+def test_flags_small_blurry_and_cut_faces(engine: FaceEngine, photo: Photo):
     sharp = upright(photo, OBAMA)
     blurred = encode_image(sharp.filter(ImageFilter.GaussianBlur(6)), quality=95)
     fussy = FaceEngine(min_face_size=100)
@@ -275,7 +278,7 @@ def test_it_flags_small_blurry_and_cut_faces(engine: FaceEngine, photo: Photo):
     assert cut.box.left == 0
 
 
-def test_it_maps_distance_to_a_similarity_of_50_at_the_threshold():
+def test_maps_distance_to_a_similarity_of_50_at_the_threshold():
     distances = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5]
     scores = [similarity(d, 0.6) for d in distances]
 
@@ -286,14 +289,14 @@ def test_it_maps_distance_to_a_similarity_of_50_at_the_threshold():
     assert scores[-2:] == [0, 0]
 
 
-def test_it_rejects_bad_options(engine: FaceEngine, photo: Photo):
+def test_rejects_bad_options(engine: FaceEngine, photo: Photo):
     with pytest.raises(ValueError, match="pick"):
         engine.compare(photo(OBAMA), photo(OBAMA_2), pick="first")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="threshold"):
         engine.compare(photo(OBAMA), photo(OBAMA_2), threshold=0)
 
 
-def test_it_searches_a_gallery_for_the_closest_descriptors(engine: FaceEngine, photo: Photo):
+def test_searches_a_gallery_for_the_closest_descriptors(engine: FaceEngine, photo: Photo):
     gallery = [
         (name, engine.encode(photo(name))[0].descriptor)
         for name in (
@@ -313,7 +316,7 @@ def test_it_searches_a_gallery_for_the_closest_descriptors(engine: FaceEngine, p
     assert search(query, [], k=3) == []
 
 
-def test_it_stores_descriptors_as_bytes(engine: FaceEngine, photo: Photo):
+def test_stores_descriptors_as_bytes(engine: FaceEngine, photo: Photo):
     descriptor = engine.encode(photo(OBAMA))[0].descriptor
 
     data = descriptor_to_bytes(descriptor)
@@ -324,7 +327,7 @@ def test_it_stores_descriptors_as_bytes(engine: FaceEngine, photo: Photo):
         descriptor_from_bytes(data[:-8])
 
 
-def test_it_gives_the_same_answers_from_several_threads(engine: FaceEngine, photo: Photo):
+def test_gives_the_same_answers_from_several_threads(engine: FaceEngine, photo: Photo):
     # Sharing one dlib detector between threads crashes the process (measured: segfault), so
     # this test fails loudly if the engine ever stops giving each thread its own detector.
     names = [OBAMA_480P, OBAMA_240P, "face_recognition/examples_obama_small.jpg"]
@@ -348,3 +351,57 @@ def test_it_gives_the_same_answers_from_several_threads(engine: FaceEngine, phot
         thread.join()
 
     assert failures == []
+
+
+def test_imports_without_django():
+    result = run_python(
+        "import sys\n"
+        "import modules.faces.engine, modules.faces.engine.evaluate\n"
+        "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "status"),
+    [
+        (InvalidImageError("Bad.", which="a"), "invalid_image", 400),
+        (ImageTooLargeError("Big.", which="b", max_bytes=1), "image_too_large", 413),
+        (NoFaceError("b"), "no_face", 422),
+        (ModelsNotFoundError("searched /srv/models"), "models_unavailable", 503),
+    ],
+)
+def test_errors_are_portal_errors_with_their_code_and_status(
+    error: PortalError, code: str, status: int
+):
+    assert isinstance(error, PortalError)
+    assert (error.code, error.status) == (code, status)
+
+
+def test_missing_models_tell_clients_no_server_path():
+    error = ModelsNotFoundError("dlib model files not found; searched /srv/models")
+
+    assert "administrator" in error.message
+    assert "/srv/models" not in error.message
+    assert "/srv/models" in str(error)  # for the log, /readyz and the command line
+
+
+def test_checks_compare_options_in_one_place():
+    with pytest.raises(ValueError, match=r"^threshold must be greater than 0 and at most 2$"):
+        CompareOptions(threshold=2.5)
+    with pytest.raises(ValueError, match=r"^pick must be one of largest, best$"):
+        CompareOptions(pick="first")  # type: ignore[arg-type]
+    assert CompareOptions(threshold=2.0, pick="best").threshold == 2.0
+
+
+def test_times_decoding_of_an_image_read_beforehand(engine: FaceEngine, photo: Photo):
+    loaded = engine.read(photo(OBAMA))
+
+    analysis = engine.analyze(loaded, which="a")
+
+    assert analysis.timings_ms.decode == loaded.decode_ms > 0
+    assert analysis.timings_ms.total == pytest.approx(
+        analysis.timings_ms.decode + analysis.timings_ms.detect + analysis.timings_ms.encode
+    )

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from modules.faces.engine import FaceEngine
-from modules.faces.evaluate import (
+from modules.faces.engine.evaluate import (
     DIFFERENT_COLOR,
     SAME_COLOR,
     LabelledPair,
@@ -20,7 +20,7 @@ from modules.faces.evaluate import (
 )
 
 
-def test_it_reads_pairs_with_a_header_comments_and_extra_columns():
+def test_reads_pairs_with_a_header_comments_and_extra_columns():
     lines = [
         "img_a\timg_b\tsame_person\tsubset",
         "",
@@ -38,12 +38,12 @@ def test_it_reads_pairs_with_a_header_comments_and_extra_columns():
 @pytest.mark.parametrize(
     "line", ["a.jpg\tb.jpg\tmaybe", "a.jpg b.jpg 1", "\tb.jpg\t1"], ids=["label", "spaces", "empty"]
 )
-def test_it_names_the_line_it_cannot_read(line: str):
+def test_names_the_line_it_cannot_read(line: str):
     with pytest.raises(PairsFormatError, match="line 2"):
         read_pairs(["a.jpg\tb.jpg\t1", line])
 
 
-def test_it_finds_the_best_threshold_in_the_widest_gap():
+def test_finds_the_best_threshold_in_the_widest_gap():
     scored = [(0.2, True), (0.4, True), (0.5, False), (0.9, False), (0.45, True)]
 
     assert best_threshold(scored) == (0.475, 1.0)
@@ -52,7 +52,7 @@ def test_it_finds_the_best_threshold_in_the_widest_gap():
 
 
 @pytest.mark.slow
-def test_it_classifies_every_labelled_pair_correctly_at_the_default_threshold(
+def test_classifies_every_labelled_pair_correctly_at_the_default_threshold(
     faces_dir: Path, engine: FaceEngine
 ):
     pairs = read_pairs(faces_dir / "pairs.tsv")
@@ -71,7 +71,7 @@ def test_it_classifies_every_labelled_pair_correctly_at_the_default_threshold(
     assert 0.5 < evaluation.best_threshold < 0.7
 
 
-def test_it_counts_unreadable_images_apart(faces_dir: Path, engine: FaceEngine):
+def test_counts_unreadable_images_apart(faces_dir: Path, engine: FaceEngine):
     pairs = read_pairs(
         [
             "face_recognition/examples_obama.jpg\tface_recognition/examples_obama2.jpg\t1",
@@ -93,7 +93,7 @@ def test_it_counts_unreadable_images_apart(faces_dir: Path, engine: FaceEngine):
     assert evaluation.to_dict()["outcomes"][2]["error"] == "missing_file"
 
 
-def test_it_draws_both_distance_distributions(faces_dir: Path, engine: FaceEngine):
+def test_draws_both_distance_distributions(faces_dir: Path, engine: FaceEngine):
     pairs = read_pairs(
         [
             "face_recognition/examples_obama.jpg\tface_recognition/examples_obama2.jpg\t1",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modules.faces.distance import descriptor_from_bytes
+from modules.faces.engine.distance import descriptor_from_bytes
 from modules.faces.models import Reference
 from modules.faces.tests.uploads import (
     BIDEN,
@@ -35,7 +35,7 @@ def gallery(operator_api, small_photo) -> dict[str, int]:
     return ids
 
 
-def test_it_enrolls_a_reference_keeping_only_its_descriptor(operator_api, operator, small_photo):
+def test_enrolls_a_reference_keeping_only_its_descriptor(operator_api, operator, small_photo):
     response = enroll(operator_api, "  Barack Obama ", small_photo(OBAMA))
 
     body = response.json()
@@ -51,7 +51,7 @@ def test_it_enrolls_a_reference_keeping_only_its_descriptor(operator_api, operat
     assert not reference.thumbnail
 
 
-def test_it_finds_the_k_closest_references(operator_api, gallery, small_photo):
+def test_finds_the_k_closest_references(operator_api, gallery, small_photo):
     response = operator_api.post(
         SEARCH, {"image": upload(small_photo(OBAMA_2)), "k": 2}, format="multipart"
     )
@@ -69,7 +69,7 @@ def test_it_finds_the_k_closest_references(operator_api, gallery, small_photo):
     assert first["reference"]["id"] == gallery["Barack Obama"]
 
 
-def test_it_searches_for_the_largest_face_of_a_group_photo(operator_api, gallery, small_photo):
+def test_searches_for_the_largest_face_of_a_group_photo(operator_api, gallery, small_photo):
     body = operator_api.post(
         SEARCH, {"image": upload(small_photo(OBAMA_AND_BIDEN, 1400)), "k": 1}, format="multipart"
     ).json()
@@ -95,7 +95,7 @@ def test_deleting_a_reference_deletes_its_descriptor(operator_api, gallery, smal
     assert not any(hit["match"] for hit in search["results"])
 
 
-def test_it_keeps_a_thumbnail_only_when_enabled_and_deletes_it_with_the_reference(
+def test_keeps_a_thumbnail_only_when_enabled_and_deletes_it_with_the_reference(
     operator_api, viewer_api, small_photo, media_root, settings, django_capture_on_commit_callbacks
 ):
     settings.FACES_STORE_THUMBNAILS = True
@@ -112,7 +112,7 @@ def test_it_keeps_a_thumbnail_only_when_enabled_and_deletes_it_with_the_referenc
     assert files_under(media_root) == []
 
 
-def test_it_refuses_a_reference_photo_with_several_faces_or_none(operator_api, small_photo):
+def test_refuses_a_reference_photo_with_several_faces_or_none(operator_api, small_photo):
     several = enroll(operator_api, "Group", small_photo(OBAMA_AND_BIDEN, 1400))
     none = enroll(operator_api, "Dogs", small_photo(DOGS))
     nameless = operator_api.post(

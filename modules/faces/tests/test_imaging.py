@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from PIL import Image, ImageFile
 
-from modules.faces.imaging import (
+from modules.faces.engine.imaging import (
     ImageTooLargeError,
     InvalidImageError,
     load_image,
@@ -15,7 +15,7 @@ from modules.faces.imaging import (
 from modules.faces.tests.images import encode_image, png_claiming_size, quadrants, with_orientation
 
 
-def test_it_detects_the_type_from_the_content_not_the_name():
+def test_detects_the_type_from_the_content_not_the_name():
     upload = io.BytesIO(encode_image(quadrants(), "WEBP"))
     upload.name = "holiday.jpg"
 
@@ -26,7 +26,7 @@ def test_it_detects_the_type_from_the_content_not_the_name():
 
 
 @pytest.mark.parametrize("orientation", range(2, 9))
-def test_it_applies_the_exif_orientation(orientation: int):
+def test_applies_the_exif_orientation(orientation: int):
     upright = quadrants(64).resize((64, 48), Image.Resampling.NEAREST)
 
     loaded = load_image(with_orientation(upright, orientation, "PNG"))
@@ -36,7 +36,7 @@ def test_it_applies_the_exif_orientation(orientation: int):
     assert loaded.image.tobytes() == upright.tobytes()
 
 
-def test_it_flattens_alpha_onto_white():
+def test_flattens_alpha_onto_white():
     image = Image.new("RGBA", (4, 2), (255, 0, 0, 255))
     image.paste((0, 0, 255, 0), (0, 0, 2, 2))  # left half fully transparent blue
 
@@ -47,7 +47,7 @@ def test_it_flattens_alpha_onto_white():
     assert loaded.image.getpixel((3, 1)) == (255, 0, 0)
 
 
-def test_it_flattens_palette_transparency_and_gray_alpha_onto_white():
+def test_flattens_palette_transparency_and_gray_alpha_onto_white():
     palette = Image.new("P", (2, 1), 0)
     palette.putpalette([0, 0, 0, 200, 10, 10])
     palette.putpixel((1, 0), 1)
@@ -61,7 +61,7 @@ def test_it_flattens_palette_transparency_and_gray_alpha_onto_white():
     assert from_la.image.getpixel((0, 0)) == (255, 255, 255)
 
 
-def test_it_converts_grayscale_cmyk_and_16_bit_images_to_rgb():
+def test_converts_grayscale_cmyk_and_16_bit_images_to_rgb():
     gray = load_image(encode_image(Image.new("L", (8, 8), 128), "JPEG"))
     cmyk = load_image(encode_image(Image.new("CMYK", (8, 8), (0, 255, 255, 0)), "JPEG"))
     deep = Image.new("I;16", (2, 1), 0)
@@ -78,7 +78,7 @@ def test_it_converts_grayscale_cmyk_and_16_bit_images_to_rgb():
     assert wide.image.getpixel((1, 0)) == (255, 255, 255)
 
 
-def test_it_reads_the_first_frame_of_an_animated_gif():
+def test_reads_the_first_frame_of_an_animated_gif():
     frames = [Image.new("RGB", (4, 4), color) for color in ((255, 0, 0), (0, 0, 255))]
     data = encode_image(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
 
@@ -88,7 +88,7 @@ def test_it_reads_the_first_frame_of_an_animated_gif():
     assert loaded.image.getpixel((1, 1)) == (255, 0, 0)
 
 
-def test_it_accepts_bmp_and_rejects_tiff():
+def test_accepts_bmp_and_rejects_tiff():
     assert load_image(encode_image(quadrants(), "BMP")).format == "BMP"
 
     with pytest.raises(InvalidImageError) as raised:
@@ -98,14 +98,14 @@ def test_it_accepts_bmp_and_rejects_tiff():
     assert "TIFF" not in raised.value.details["accepted"]
 
 
-def test_it_rejects_a_truncated_jpeg(photo: Callable[[str], bytes]):
+def test_rejects_a_truncated_jpeg(photo: Callable[[str], bytes]):
     data = photo("face_recognition/examples_obama.jpg")
 
     with pytest.raises(InvalidImageError, match="truncated"):
         load_image(data[: len(data) // 2])
 
 
-def test_it_rejects_a_truncated_png():
+def test_rejects_a_truncated_png():
     data = encode_image(Image.effect_noise((256, 256), 64).convert("RGB"), "PNG")
 
     with pytest.raises(InvalidImageError):
@@ -122,14 +122,14 @@ def test_it_rejects_a_truncated_png():
     ],
     ids=["empty", "pdf", "png-signature-only", "svg"],
 )
-def test_it_rejects_data_that_is_not_an_image(data: bytes):
+def test_rejects_data_that_is_not_an_image(data: bytes):
     with pytest.raises(InvalidImageError) as raised:
         load_image(data)
 
     assert raised.value.as_dict()["code"] == "invalid_image"
 
 
-def test_it_rejects_a_decompression_bomb_from_its_header_before_decoding():
+def test_rejects_a_decompression_bomb_from_its_header_before_decoding():
     bomb = png_claiming_size(8000, 8000)  # 64 MP, under Pillow's own bomb limit
     pillow_limit = Image.MAX_IMAGE_PIXELS
     started = time.perf_counter()
@@ -145,12 +145,12 @@ def test_it_rejects_a_decompression_bomb_from_its_header_before_decoding():
     assert pillow_limit == Image.MAX_IMAGE_PIXELS
 
 
-def test_it_reports_pillows_own_bomb_limit_as_too_large():
+def test_reports_pillows_own_bomb_limit_as_too_large():
     with pytest.raises(ImageTooLargeError):
         load_image(png_claiming_size(30000, 30000))  # 900 MP: Pillow refuses in open()
 
 
-def test_it_takes_its_pixel_limit_as_an_argument():
+def test_takes_its_pixel_limit_as_an_argument():
     data = encode_image(quadrants(100), "PNG")
 
     assert load_image(data, max_pixels=10_000).width == 100
@@ -158,7 +158,7 @@ def test_it_takes_its_pixel_limit_as_an_argument():
         load_image(data, max_pixels=9_999)
 
 
-def test_it_enforces_the_byte_limit_on_bytes_and_files():
+def test_enforces_the_byte_limit_on_bytes_and_files():
     data = encode_image(quadrants(), "PNG")
 
     assert load_image(data, max_bytes=len(data)).format == "PNG"
@@ -168,7 +168,7 @@ def test_it_enforces_the_byte_limit_on_bytes_and_files():
         load_image(io.BytesIO(data), max_bytes=len(data) - 1)
 
 
-def test_it_trusts_a_declared_upload_size_without_reading():
+def test_trusts_a_declared_upload_size_without_reading():
     class Upload(io.BytesIO):
         size = 11 * 1024 * 1024
 
@@ -180,7 +180,7 @@ def test_it_trusts_a_declared_upload_size_without_reading():
     assert upload.tell() == 0
 
 
-def test_it_refuses_to_run_when_pillow_loads_truncated_images(monkeypatch: pytest.MonkeyPatch):
+def test_refuses_to_run_when_pillow_loads_truncated_images(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
 
     with pytest.raises(RuntimeError, match="LOAD_TRUNCATED_IMAGES"):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from modules.faces.tests.conftest import REPO_ROOT
+from modules.faces.tests.fixtures import REPO_ROOT
 
 pytestmark = pytest.mark.nodb
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.nodb
         ("FACES_DETECT_MAX_SIDE", "100", "FACES_DETECT_MAX_SIDE must be at least 160"),
     ],
 )
-def test_it_refuses_a_malformed_faces_setting(variable: str, value: str, message: str):
+def test_refuses_a_malformed_faces_setting(variable: str, value: str, message: str):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "FACES_"))}
     env.update(
         {"DJANGO_SETTINGS_MODULE": "portal.settings", "SECRET_KEY": "x" * 50, variable: value}

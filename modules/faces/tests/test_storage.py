@@ -21,7 +21,7 @@ def compare(client, a: bytes, b: bytes):
     return client.post(COMPARE, data, format="multipart")
 
 
-def test_it_stores_no_photo_by_default(operator_api, small_photo, media_root, settings, tmp_path):
+def test_stores_no_photo_by_default(operator_api, small_photo, media_root, settings, tmp_path):
     # Django would spool an upload this size to a temporary file in a folder that does not
     # exist: the comparison works only because the photos stay in memory.
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1_000
@@ -42,7 +42,7 @@ def test_it_stores_no_photo_by_default(operator_api, small_photo, media_root, se
     assert operator_api.get(f"/api/faces/comparisons/{log.pk}/photos/a/").status_code == 404
 
 
-def test_it_stores_the_photos_through_the_storage_api_when_asked(
+def test_stores_the_photos_through_the_storage_api_when_asked(
     operator_api, small_photo, media_root, settings
 ):
     settings.FACES_STORE_IMAGES = True
@@ -74,7 +74,7 @@ def test_viewers_cannot_download_stored_photos(
     assert response.status_code == 403
 
 
-def test_it_prunes_stored_photos_after_the_retention_period(
+def test_prunes_stored_photos_after_the_retention_period(
     operator_api, small_photo, media_root, settings
 ):
     settings.FACES_STORE_IMAGES = True

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from modules.faces.models import Comparison, Reference
-from modules.faces.tests.conftest import REPO_ROOT
+from modules.faces.tests.fixtures import REPO_ROOT
 from modules.faces.tests.uploads import BIDEN, DOGS, OBAMA, OBAMA_2, OBAMA_AND_BIDEN, upload
 
 
@@ -38,7 +38,7 @@ def test_operators_get_the_upload_form(operator_client):
     assert "/static/js/faces.js" in html
 
 
-def test_it_shows_the_verdict_with_boxes_drawn_over_both_photos(operator_client, small_photo):
+def test_shows_the_verdict_with_boxes_drawn_over_both_photos(operator_client, small_photo):
     response = post_compare(operator_client, small_photo(OBAMA_AND_BIDEN, 900), small_photo(BIDEN))
 
     html = response.content.decode()
@@ -57,7 +57,7 @@ def test_it_shows_the_verdict_with_boxes_drawn_over_both_photos(operator_client,
     assert Comparison.objects.get().source == "web"
 
 
-def test_it_explains_which_photo_failed(operator_client, small_photo):
+def test_explains_which_photo_failed(operator_client, small_photo):
     response = post_compare(operator_client, small_photo(OBAMA), small_photo(DOGS))
 
     html = response.content.decode()
@@ -67,7 +67,7 @@ def test_it_explains_which_photo_failed(operator_client, small_photo):
     assert 'type="file" name="image_a"' in html  # the form is there to try again
 
 
-def test_it_reports_missing_fields_on_the_form(operator_client, small_photo):
+def test_reports_missing_fields_on_the_form(operator_client, small_photo):
     response = operator_client.post("/faces/compare/", {"image_a": upload(small_photo(OBAMA))})
 
     assert response.status_code == 400

@@ -1,9 +1,12 @@
 """NetProbe engines: one module per probe kind behind `run_probe()`. Django-free.
 
+`validate()` checks kind, target and options once and returns a `ValidProbe`; `run_valid()` runs
+it without checking again; `run_probe()` does both.
+
 Errors, by design:
-- invalid kind, target or options -> `ProbeOptionsError` (the API answers 400 with field details);
+- invalid kind, target or options -> `ProbeOptionsError` (a PortalError, code invalid_options);
 - the initial target (or a given DNS resolver) refused by the egress policy -> `EgressForbidden`
-  propagates before any packet is sent (the API answers 400 `target_forbidden`);
+  propagates before any packet is sent (a PortalError, code target_forbidden);
 - everything the network does (NXDOMAIN, refused, timeouts, bad certificates, HTTP errors, a
   redirect hop refused by the egress policy, ICMP not permitted) -> a `ProbeResult` with
   `status` failed/timeout and an `error` code; `run_probe` does not raise for those.
@@ -28,6 +31,7 @@ from .base import (
     Recorder,
     Resolution,
     Status,
+    ValidProbe,
 )
 
 if TYPE_CHECKING:
@@ -45,9 +49,11 @@ __all__ = [
     "ProbeResult",
     "Resolution",
     "Status",
+    "ValidProbe",
     "get_kind",
     "parse_options",
     "run_probe",
+    "run_valid",
     "validate",
 ]
 
@@ -81,8 +87,8 @@ def parse_options(kind: str, options: Mapping[str, Any] | Any | None, limits: Li
 
 def validate(
     kind: str, target: str, options: Mapping[str, Any] | Any | None, limits: Limits
-) -> Any:
-    """Check kind, target and options without touching the network; returns the parsed options."""
+) -> ValidProbe:
+    """Check kind, target and options without touching the network, once."""
     probe = get_kind(kind)
     target = (target or "").strip()
     errors: dict[str, str] = {}
@@ -97,11 +103,29 @@ def validate(
         parsed = parse_options(kind, options, limits)
     except ProbeOptionsError as exc:
         errors.update(exc.errors)
-    if parsed is not None and not errors:
-        probe.check_target(target, parsed)
     if errors:
         raise ProbeOptionsError(errors)
-    return parsed
+    endpoint = probe.check_target(target, parsed)
+    return ValidProbe(kind=kind, target=target, options=parsed, endpoint=endpoint)
+
+
+def run_valid(
+    valid: ValidProbe,
+    *,
+    policy: EgressPolicy,
+    limits: Limits | None = None,
+    ca_file: str | None = None,
+) -> ProbeResult:
+    """Run a probe `validate()` accepted (under the same limits)."""
+    context = ProbeContext(policy=policy, limits=limits or Limits(), ca_file=ca_file)
+    try:
+        return get_kind(valid.kind).run(valid, context)
+    except OSError as exc:
+        # Safety net: each kind maps its own network errors; anything that slips through is
+        # still a network failure, not a server error.
+        return Recorder(valid.kind, valid.target).failed(
+            "connect", str(exc) or type(exc).__name__, {}
+        )
 
 
 def run_probe(
@@ -114,13 +138,5 @@ def run_probe(
     ca_file: str | None = None,
 ) -> ProbeResult:
     limits = limits or Limits()
-    probe = get_kind(kind)
-    target = (target or "").strip()
-    parsed = validate(kind, target, options, limits)
-    context = ProbeContext(policy=policy, limits=limits, ca_file=ca_file)
-    try:
-        return probe.run(target, parsed, context)
-    except OSError as exc:
-        # Safety net: each kind maps its own network errors; anything that slips through is
-        # still a network failure, not a server error.
-        return Recorder(kind, target).failed("connect", str(exc) or type(exc).__name__, {})
+    valid = validate(kind, target, options, limits)
+    return run_valid(valid, policy=policy, limits=limits, ca_file=ca_file)

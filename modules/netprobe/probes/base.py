@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
+from portal.errors import PortalError
+
 if TYPE_CHECKING:
     from portal.egress import EgressPolicy, ResolvedAddress
 
 ErrorCode = Literal["dns", "connect", "tls", "http", "timeout", "forbidden", "unsupported"]
 Status = Literal["ok", "failed", "timeout"]
 IcmpPrivilege = Literal["auto", "unprivileged", "privileged"]
+IpVersion = Literal[4, 6]
 
 ERROR_CODES: tuple[ErrorCode, ...] = (
     "dns",
@@ -76,14 +79,20 @@ class ProbeResult:
         }
 
 
-class ProbeOptionsError(ValueError):
-    """Invalid kind, target or options: the API answers 400 with `errors` as field details."""
+class ProbeOptionsError(PortalError):
+    """Invalid kind, target or options; `errors` maps each field to its message."""
 
     code = "invalid_options"
+    status = 400
 
     def __init__(self, errors: Mapping[str, str]) -> None:
         self.errors: dict[str, str] = dict(errors)
-        super().__init__("; ".join(f"{name}: {message}" for name, message in self.errors.items()))
+        message = "; ".join(f"{name}: {text}" for name, text in self.errors.items())
+        super().__init__(message, details={"fields": self.errors})
+
+    def fields(self) -> dict[str, list[str]]:
+        """The errors as DRF spells field errors: a list of messages per field."""
+        return {name: [text] for name, text in self.errors.items()}
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,19 @@ class ProbeOptions(Protocol):
 
 
 @dataclass(frozen=True)
+class ValidProbe:
+    """A probe whose kind, target and options passed validation, checked once.
+
+    `endpoint` is what the kind's check_target made of the target: a URL (http), (host, port)
+    (tcp, tls), a host (ping, traceroute) or a DNS name (dns). The run uses it as it is."""
+
+    kind: str
+    target: str
+    options: Any
+    endpoint: Any
+
+
+@dataclass(frozen=True)
 class ProbeKind[OptionsT: ProbeOptions]:
     """One probe kind: its options type and the function that runs it."""
 
@@ -131,7 +153,7 @@ class ProbeKind[OptionsT: ProbeOptions]:
     options: type[OptionsT]
     # Raises ProbeOptionsError for a malformed target; no network.
     check_target: Callable[[str, OptionsT], object]
-    run: Callable[[str, OptionsT, ProbeContext], ProbeResult]
+    run: Callable[[ValidProbe, ProbeContext], ProbeResult]
 
 
 class Recorder:

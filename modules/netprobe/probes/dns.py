@@ -6,7 +6,7 @@ import ipaddress
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, get_args
 
 import dns.exception
 import dns.flags
@@ -22,6 +22,7 @@ import dns.rrset
 from portal.egress.deadline import Deadline
 
 from .base import (
+    IpVersion,
     Limits,
     ProbeContext,
     ProbeKind,
@@ -29,22 +30,24 @@ from .base import (
     ProbeResult,
     Recorder,
     Resolution,
+    ValidProbe,
 )
 from .netutil import Failure, classify_os_error
 from .options import OptionReader, ascii_host, is_ip, resolver_address
 
-RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "CAA", "PTR")
+RecordType = Literal["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "CAA", "PTR"]
+RECORD_TYPES: tuple[RecordType, ...] = get_args(RecordType)
 Transport = Literal["udp", "tcp"]
 
 
 @dataclass(frozen=True)
 class DnsOptions:
-    record_type: str = "A"
+    record_type: RecordType = "A"
     resolver: str | None = None  # "IP", "IP:port" or "[IPv6]:port"; None = system resolver
     transport: Transport = "udp"
     dnssec: bool = False  # ask for DNSSEC records (EDNS DO bit)
     timeout: float = 5.0
-    ip_version: int | None = None  # picks among the system resolvers
+    ip_version: IpVersion | None = None  # picks among the system resolvers
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
@@ -54,9 +57,9 @@ class DnsOptions:
         if resolver:
             resolver_address(resolver, r)
         options = cls(
-            record_type=r.choice("record_type", "A", RECORD_TYPES),
+            record_type=r.choice("record_type", "A", RECORD_TYPES),  # type: ignore[arg-type]
             resolver=resolver,
-            transport=r.choice("transport", "udp", ("udp", "tcp")),  # type: ignore[arg-type]
+            transport=r.choice("transport", "udp", get_args(Transport)),  # type: ignore[arg-type]
             dnssec=r.boolean("dnssec", False),
             timeout=r.timeout(limits),
             ip_version=r.ip_version(),
@@ -74,10 +77,10 @@ def check_target(target: str, options: DnsOptions) -> dns.name.Name:
     return dns.name.from_text(name)
 
 
-def run(target: str, options: DnsOptions, ctx: ProbeContext) -> ProbeResult:
-    qname = check_target(target, options)
+def run(valid: ValidProbe, ctx: ProbeContext) -> ProbeResult:
+    qname, options = valid.endpoint, valid.options
     servers = _servers(options, ctx)  # may raise EgressForbidden for a given resolver
-    rec = Recorder("dns", target)
+    rec = Recorder("dns", valid.target)
     rec.resolution = Resolution(tuple(f"{ip}" for ip, _ in servers))
     base: dict[str, Any] = {
         "record_type": options.record_type,

@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import http.client
 import re
-import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
-from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+from typing import Any, Literal, Self, get_args
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from portal.egress import EgressForbidden, PinnedHTTPConnection, ResolvedAddress
-from portal.egress.deadline import Deadline, DeadlineSocket
+from portal.egress.deadline import Deadline
+from portal.egress.http import (
+    body_chunks,
+    client_context,
+    host_header,
+    http_version,
+    request_path,
+    send,
+)
 
 from .base import (
     ErrorCode,
+    IpVersion,
     Limits,
     ProbeContext,
     ProbeKind,
     ProbeOptionsError,
     ProbeResult,
     Recorder,
+    ValidProbe,
     ms,
 )
 from .httpcheck import (
@@ -36,6 +45,12 @@ from .netutil import classify_os_error, resolve_target
 from .options import OptionReader, ascii_host, family_for
 
 USER_AGENT = "Portal-NetProbe/1.0"
+REQUEST_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept": "*/*",
+    "Accept-Encoding": "identity",
+    "Connection": "close",
+}
 REDIRECTS = (301, 302, 303, 307, 308)
 SELECTED_HEADERS = (
     "content-type",
@@ -57,12 +72,12 @@ SELECTED_HEADERS = (
     "x-frame-options",
 )
 PHASES = ("dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "download_ms")
-_HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1"}
+Method = Literal["GET", "HEAD"]
 
 
 @dataclass(frozen=True)
 class HttpOptions:
-    method: str = "GET"
+    method: Method = "GET"
     follow_redirects: bool = True
     max_redirects: int = 5
     verify_tls: bool = True
@@ -71,7 +86,7 @@ class HttpOptions:
     regex: str | None = None  # likewise
     body_excerpt_bytes: int = 2048
     timeout: float = 5.0  # the budget for the whole probe, redirects included
-    ip_version: int | None = None
+    ip_version: IpVersion | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
@@ -87,7 +102,7 @@ class HttpOptions:
             except re.error as exc:
                 r.error("regex", f"not a valid regular expression: {exc}")
         options = cls(
-            method=r.choice("method", "GET", ("GET", "HEAD")),
+            method=r.choice("method", "GET", get_args(Method)),  # type: ignore[arg-type]
             follow_redirects=r.boolean("follow_redirects", True),
             max_redirects=r.integer("max_redirects", limits.max_redirects, 0, limits.max_redirects),
             verify_tls=r.boolean("verify_tls", True),
@@ -167,9 +182,9 @@ class Hop:
         }
 
 
-def run(target: str, options: HttpOptions, ctx: ProbeContext) -> ProbeResult:
-    url = check_target(target)
-    rec = Recorder("http", target)
+def run(valid: ValidProbe, ctx: ProbeContext) -> ProbeResult:
+    url, options = valid.endpoint, valid.options
+    rec = Recorder("http", valid.target)
     accepted = parse_status_ranges(options.expect_status or DEFAULT_ACCEPTED) or []
     deadline = Deadline(options.timeout)
     chain: list[Hop] = []
@@ -239,22 +254,21 @@ def _exchange(
             phase = "tls"
             # The handshake is one call, and CPython bounds all its reads by this one timeout.
             sock.settimeout(deadline.remaining())
-            sock = _tls_context(options, ctx).wrap_socket(sock, server_hostname=host)
+            context = client_context(verify=options.verify_tls, cafile=ctx.ca_file)
+            sock = context.wrap_socket(sock, server_hostname=host)
             hop.tls = {"version": sock.version(), "cipher": (sock.cipher() or ("",))[0]}
             t = _phase(hop, "tls_ms", t)
         phase = "ttfb"
         conn = PinnedHTTPConnection(host, port, hop.address, deadline.remaining(), sock=sock)
         conn.connect()
-        sock.settimeout(deadline.remaining())  # sendall: one timeout for all of it
-        conn.request(options.method, _path(parts), headers=_request_headers(host, port, https))
-        # Read through a file whose every recv gets only the time left: header lines trickled
-        # in just inside a per-read timeout cannot stretch the probe.
-        response = http.client.HTTPResponse(DeadlineSocket(sock, deadline), method=options.method)
-        response.begin()
+        headers = {**REQUEST_HEADERS, "Host": host_header(host, port, parts.scheme.lower())}
+        response = send(
+            conn, options.method, request_path(parts), headers=headers, deadline=deadline
+        )
         t = _phase(hop, "ttfb_ms", t)
         phase = "download"
         hop.status, hop.reason = response.status, response.reason
-        hop.http_version = _HTTP_VERSIONS.get(response.version, f"HTTP/{response.version}")
+        hop.http_version = http_version(response)
         for name in SELECTED_HEADERS:
             values = response.headers.get_all(name)
             if values:
@@ -296,49 +310,16 @@ def _failed(hop: Hop, phase: str, t0: float) -> None:
         _phase(hop, f"{phase}_ms", t0)
 
 
-def _tls_context(options: HttpOptions, ctx: ProbeContext) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=ctx.ca_file)
-    if not options.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    context.set_alpn_protocols(["http/1.1"])  # http.client speaks HTTP/1.x only
-    return context
-
-
-def _path(parts: SplitResult) -> str:
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-def _request_headers(host: str, port: int, https: bool) -> dict[str, str]:
-    host_header = f"[{host}]" if ":" in host else host
-    if port != (443 if https else 80):
-        host_header = f"{host_header}:{port}"
-    return {
-        "Host": host_header,
-        "User-Agent": USER_AGENT,
-        "Accept": "*/*",
-        "Accept-Encoding": "identity",
-        "Connection": "close",
-    }
-
-
 def _read_body(response: http.client.HTTPResponse, hop: Hop, cap: int) -> None:
-    """Read up to `cap` bytes into `hop`; what arrived is kept when the deadline cuts it short.
-
-    read1() returns what one recv brought (read(n) would wait for all n bytes, past the
-    deadline for a body trickled a byte at a time)."""
+    """Read up to `cap` bytes into `hop`; what arrived is kept when the deadline cuts it short."""
     chunks: list[bytes] = []
-    size = 0
     try:
-        while size <= cap and not response.isclosed():
-            chunk = response.read1(min(65536, cap + 1 - size))
-            if not chunk:
-                break
+        for chunk in body_chunks(response, cap):
             chunks.append(chunk)
-            size += len(chunk)
         hop.body_complete = True
     finally:
-        hop.body, hop.body_capped = b"".join(chunks)[:cap], size > cap
+        body = b"".join(chunks)
+        hop.body, hop.body_capped = body[:cap], len(body) > cap
 
 
 def _finish(

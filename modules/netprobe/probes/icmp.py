@@ -21,12 +21,14 @@ from portal.egress.deadline import Deadline
 
 from .base import (
     IcmpPrivilege,
+    IpVersion,
     Limits,
     ProbeContext,
     ProbeKind,
     ProbeOptionsError,
     ProbeResult,
     Recorder,
+    ValidProbe,
 )
 from .netutil import resolve_target
 from .options import OptionReader, ascii_host, family_for
@@ -51,7 +53,7 @@ class PingOptions:
     count: int = 4
     interval: float = 0.5
     timeout: float = 2.0  # per echo request
-    ip_version: int | None = None
+    ip_version: IpVersion | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
@@ -87,9 +89,9 @@ def open_icmp_socket(address: str, privilege: IcmpPrivilege) -> tuple[ICMPSocket
     raise IcmpUnsupported(UNSUPPORTED)
 
 
-def run(target: str, options: PingOptions, ctx: ProbeContext) -> ProbeResult:
-    host = check_target(target)
-    rec = Recorder("ping", target)
+def run(valid: ValidProbe, ctx: ProbeContext) -> ProbeResult:
+    host, options = valid.endpoint, valid.options
+    rec = Recorder("ping", valid.target)
     resolved, failure = resolve_target(ctx.policy, host, 0, family_for(options.ip_version))
     if failure:
         return rec.failed(*failure, {})

@@ -7,9 +7,9 @@ import ipaddress
 import re
 import socket
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, get_args
 
-from .base import Limits, ProbeOptionsError
+from .base import IpVersion, Limits, ProbeOptionsError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -19,6 +19,7 @@ _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _MAX_INTEGER_DIGITS = 20  # past this a value is out of any bound; int() refuses > 4300 digits
 NUL_MESSAGE = "must not contain NUL characters"
+IP_VERSIONS = ("auto", *(str(v) for v in get_args(IpVersion)))
 
 
 class OptionReader:
@@ -130,7 +131,7 @@ class OptionReader:
         return self.number("timeout", limits.default_timeout_s, 0.01, limits.max_timeout_s)
 
     def ip_version(self) -> int | None:
-        value = self.choice("ip_version", "auto", ("auto", "4", "6"))
+        value = self.choice("ip_version", "auto", IP_VERSIONS)
         return None if value == "auto" else int(value)
 
 
@@ -170,10 +171,6 @@ def _valid_name(host: str) -> bool:
 def _is_port(text: str) -> bool:
     # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
     return text.isascii() and text.isdecimal() and len(text) <= 5 and 1 <= int(text) <= 65535
-
-
-def valid_host(host: str) -> bool:
-    return ascii_host(host) is not None
 
 
 def split_host_port(target: str, port: int | None, default_port: int | None) -> tuple[str, int]:

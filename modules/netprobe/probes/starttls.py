@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import Literal, get_args
 
 from portal.egress.deadline import Deadline, recv
 
-PROTOCOLS = ("smtp", "imap", "pop3")
+Protocol = Literal["smtp", "imap", "pop3"]
+PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
 DEFAULT_PORTS = {"smtp": 25, "imap": 143, "pop3": 110}
 _MAX_RESPONSE = 64 * 1024
 _EHLO_NAME = "netprobe.invalid"

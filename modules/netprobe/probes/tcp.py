@@ -9,7 +9,16 @@ from typing import Any, Self
 
 from portal.egress.deadline import Deadline
 
-from .base import ErrorCode, Limits, ProbeContext, ProbeKind, ProbeResult, Recorder
+from .base import (
+    ErrorCode,
+    IpVersion,
+    Limits,
+    ProbeContext,
+    ProbeKind,
+    ProbeResult,
+    Recorder,
+    ValidProbe,
+)
 from .netutil import classify_os_error, resolve_target
 from .options import OptionReader, family_for, split_host_port
 from .stats import Attempt, most_common_error, summarize
@@ -21,7 +30,7 @@ class TcpOptions:
     count: int = 4
     interval: float = 0.2
     timeout: float = 5.0  # per attempt
-    ip_version: int | None = None
+    ip_version: IpVersion | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
@@ -41,9 +50,9 @@ def check_target(target: str, options: TcpOptions) -> tuple[str, int]:
     return split_host_port(target, options.port, None)
 
 
-def run(target: str, options: TcpOptions, ctx: ProbeContext) -> ProbeResult:
-    host, port = check_target(target, options)
-    rec = Recorder("tcp", target)
+def run(valid: ValidProbe, ctx: ProbeContext) -> ProbeResult:
+    (host, port), options = valid.endpoint, valid.options
+    rec = Recorder("tcp", valid.target)
     resolved, failure = resolve_target(ctx.policy, host, port, family_for(options.ip_version))
     if failure:
         return rec.failed(*failure, {"port": port})

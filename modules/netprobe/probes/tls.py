@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any, Self
 from portal.egress.deadline import Deadline
 
 from . import starttls
-from .base import Limits, ProbeContext, ProbeKind, ProbeResult, Recorder, ms
+from .base import IpVersion, Limits, ProbeContext, ProbeKind, ProbeResult, Recorder, ValidProbe, ms
 from .certinfo import describe
 from .netutil import Failure, classify_os_error, resolve_target
 from .options import OptionReader, ascii_host, family_for, split_host_port
+from .starttls import Protocol as StartTls
 
 if TYPE_CHECKING:
     from portal.egress import ResolvedAddress
@@ -26,11 +27,11 @@ ALPN_OFFER = ["h2", "http/1.1"]
 @dataclass(frozen=True)
 class TlsOptions:
     port: int | None = None  # default 443, or 25/143/110 with STARTTLS
-    starttls: str | None = None  # smtp | imap | pop3
+    starttls: StartTls | None = None
     servername: str | None = None  # SNI and verification name; default: the target host
     verify_tls: bool = True  # False: an unverifiable chain is reported but does not fail
     timeout: float = 5.0
-    ip_version: int | None = None
+    ip_version: IpVersion | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
@@ -38,7 +39,7 @@ class TlsOptions:
         r = OptionReader(raw, known)
         starttls_value = r.string("starttls", 8)
         if starttls_value is not None:
-            starttls_value = r.choice("starttls", "smtp", starttls.PROTOCOLS)
+            starttls_value = r.choice("starttls", "smtp", starttls.PROTOCOLS)  # type: ignore[assignment]
         servername = r.string("servername", 253)
         if servername is not None:
             servername = ascii_host(servername)
@@ -66,9 +67,9 @@ class _Failed(Exception):
         self.failure = failure
 
 
-def run(target: str, options: TlsOptions, ctx: ProbeContext) -> ProbeResult:
-    host, port = check_target(target, options)
-    rec = Recorder("tls", target)
+def run(valid: ValidProbe, ctx: ProbeContext) -> ProbeResult:
+    (host, port), options = valid.endpoint, valid.options
+    rec = Recorder("tls", valid.target)
     deadline = Deadline(options.timeout)  # for the whole probe: connect, STARTTLS, handshakes
     resolved, failure = resolve_target(ctx.policy, host, port, family_for(options.ip_version))
     result: dict[str, Any] = {"port": port, "starttls": options.starttls}

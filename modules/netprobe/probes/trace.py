@@ -19,7 +19,7 @@ from icmplib.utils import unique_identifier
 
 from portal.egress.deadline import Deadline
 
-from .base import Limits, ProbeContext, ProbeKind, ProbeResult, Recorder
+from .base import IpVersion, Limits, ProbeContext, ProbeKind, ProbeResult, Recorder, ValidProbe
 from .icmp import IcmpUnsupported, check_target, open_icmp_socket, receive_reply
 from .netutil import resolve_target
 from .options import OptionReader, family_for
@@ -34,7 +34,7 @@ class TracerouteOptions:
     count: int = 2  # echo requests per hop
     timeout: float = 1.0  # per echo request
     reverse_dns: bool = True
-    ip_version: int | None = None
+    ip_version: IpVersion | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
@@ -51,9 +51,9 @@ class TracerouteOptions:
         return options
 
 
-def run(target: str, options: TracerouteOptions, ctx: ProbeContext) -> ProbeResult:
-    host = check_target(target)
-    rec = Recorder("traceroute", target)
+def run(valid: ValidProbe, ctx: ProbeContext) -> ProbeResult:
+    host, options = valid.endpoint, valid.options
+    rec = Recorder("traceroute", valid.target)
     resolved, failure = resolve_target(ctx.policy, host, 0, family_for(options.ip_version))
     if failure:
         return rec.failed(*failure, {})

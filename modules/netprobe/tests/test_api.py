@@ -36,7 +36,7 @@ def run(api, **payload):
     return api.post(PROBES, payload, format="json")
 
 
-def test_it_runs_an_http_probe_and_answers_201_with_the_result(operator_api, operator, http_server):
+def test_runs_an_http_probe_and_answers_201_with_the_result(operator_api, operator, http_server):
     response = run(operator_api, kind="http", target=f"{http_server.url}/")
 
     assert response.status_code == 201, response.json()
@@ -65,7 +65,7 @@ def test_it_runs_an_http_probe_and_answers_201_with_the_result(operator_api, ope
     assert row.response_ms == timings["total_ms"]
 
 
-def test_it_measures_the_phases_of_an_https_probe(operator_api, https_server):
+def test_measures_the_phases_of_an_https_probe(operator_api, https_server):
     body = run(operator_api, kind="http", target=f"{https_server.url}/delay/120").json()
 
     assert body["status"] == "ok", body["error"]
@@ -75,7 +75,7 @@ def test_it_measures_the_phases_of_an_https_probe(operator_api, https_server):
     assert body["result"]["tls"]["version"].startswith("TLS")
 
 
-def test_it_runs_a_dns_probe(operator_api, dns_server):
+def test_runs_a_dns_probe(operator_api, dns_server):
     body = run(
         operator_api,
         kind="dns",
@@ -95,7 +95,7 @@ def test_it_runs_a_dns_probe(operator_api, dns_server):
     assert result["ad"] is False
 
 
-def test_it_runs_a_tcp_ping_with_statistics(operator_api, tcp_listener):
+def test_runs_a_tcp_ping_with_statistics(operator_api, tcp_listener):
     body = run(operator_api, kind="tcp", target=tcp_listener.target, count=3, interval=0.05).json()
 
     assert body["status"] == "ok"
@@ -105,7 +105,7 @@ def test_it_runs_a_tcp_ping_with_statistics(operator_api, tcp_listener):
     assert len(result["attempts"]) == 3
 
 
-def test_it_reports_a_closed_port_as_a_connect_failure(operator_api, closed_port):
+def test_reports_a_closed_port_as_a_connect_failure(operator_api, closed_port):
     body = run(operator_api, kind="tcp", target=closed_port.target, count=1).json()
 
     assert body["status"] == "failed"
@@ -113,7 +113,7 @@ def test_it_reports_a_closed_port_as_a_connect_failure(operator_api, closed_port
     assert body["result"]["loss_percent"] == 100.0
 
 
-def test_it_reads_the_certificate_of_a_tls_port(operator_api, https_server, https_expired):
+def test_reads_the_certificate_of_a_tls_port(operator_api, https_server, https_expired):
     good = run(operator_api, kind="tls", target=f"127.0.0.1:{https_server.port}").json()
     expired = run(operator_api, kind="tls", target=f"127.0.0.1:{https_expired.port}").json()
 
@@ -129,7 +129,7 @@ def test_it_reads_the_certificate_of_a_tls_port(operator_api, https_server, http
     assert expired["result"]["certificate"]["expired"] is True
 
 
-def test_it_reads_a_certificate_after_starttls(operator_api, smtp_server):
+def test_reads_a_certificate_after_starttls(operator_api, smtp_server):
     body = run(operator_api, kind="tls", target=f"127.0.0.1:{smtp_server.port}", starttls="smtp")
     body = body.json()
 
@@ -139,7 +139,7 @@ def test_it_reads_a_certificate_after_starttls(operator_api, smtp_server):
 
 
 @pytest.mark.skipif(not ICMP, reason="no ICMP socket permitted here")
-def test_it_pings_loopback(operator_api):
+def test_pings_loopback(operator_api):
     body = run(operator_api, kind="ping", target="127.0.0.1", count=2, interval=0.05).json()
 
     assert body["status"] == "ok", body["error"]
@@ -168,7 +168,7 @@ def test_traceroute_without_raw_sockets_is_unsupported(operator_api, settings):
 
 
 @pytest.mark.skipif(not RAW_ICMP, reason="traceroute needs raw ICMP sockets")
-def test_it_traces_the_route_to_loopback(operator_api):
+def test_traces_the_route_to_loopback(operator_api):
     body = run(operator_api, kind="traceroute", target="127.0.0.1", reverse_dns=False).json()
 
     assert body["status"] == "ok", body["error"]
@@ -176,7 +176,7 @@ def test_it_traces_the_route_to_loopback(operator_api):
     assert body["result"]["hops"][-1]["address"] == "127.0.0.1"
 
 
-def test_it_follows_redirects_and_stops_at_the_limit(operator_api, http_server):
+def test_follows_redirects_and_stops_at_the_limit(operator_api, http_server):
     followed = run(operator_api, kind="http", target=f"{http_server.url}/redirect/2").json()
     limited = run(
         operator_api, kind="http", target=f"{http_server.url}/redirect/4", max_redirects=2
@@ -189,7 +189,7 @@ def test_it_follows_redirects_and_stops_at_the_limit(operator_api, http_server):
     assert "too many redirects" in limited["error"]["message"]
 
 
-def test_it_refuses_a_redirect_to_the_metadata_address(operator_api, http_server):
+def test_refuses_a_redirect_to_the_metadata_address(operator_api, http_server):
     target = f"{http_server.url}/redirect-to?url=http://169.254.169.254/latest/meta-data/"
     body = run(operator_api, kind="http", target=target).json()
 
@@ -198,7 +198,7 @@ def test_it_refuses_a_redirect_to_the_metadata_address(operator_api, http_server
     assert [hop["status"] for hop in body["result"]["chain"]] == [302, None]
 
 
-def test_it_checks_expectations_on_the_body(operator_api, http_server):
+def test_checks_expectations_on_the_body(operator_api, http_server):
     target = f"{http_server.url}/text?body=all+systems+go"
     passed = run(operator_api, kind="http", target=target, keyword="systems", regex=r"go$").json()
     failed = run(operator_api, kind="http", target=target, keyword="outage").json()
@@ -231,7 +231,7 @@ def test_it_checks_expectations_on_the_body(operator_api, http_server):
         ),
     ],
 )
-def test_it_answers_400_with_field_details_for_invalid_input(operator_api, payload, fields):
+def test_answers_400_with_field_details_for_invalid_input(operator_api, payload, fields):
     response = operator_api.post(PROBES, payload, format="json")
 
     assert response.status_code == 400
@@ -255,7 +255,7 @@ LOOPBACK_SPELLINGS = [
 
 @pytest.mark.parametrize("spelling", LOOPBACK_SPELLINGS)
 @pytest.mark.parametrize("kind", ["tcp", "http", "tls"])
-def test_it_refuses_every_spelling_of_a_forbidden_address_without_a_packet(
+def test_refuses_every_spelling_of_a_forbidden_address_without_a_packet(
     operator_api, kind, spelling
 ):
     with TcpListener() as listener, override_settings(EGRESS_ALLOWED_NETWORKS=[]):
@@ -287,7 +287,7 @@ def test_it_refuses_every_spelling_of_a_forbidden_address_without_a_packet(
         ("dns", "example.com", {"resolver": "169.254.169.253"}),
     ],
 )
-def test_it_refuses_metadata_and_private_targets(operator_api, kind, target, options):
+def test_refuses_metadata_and_private_targets(operator_api, kind, target, options):
     response = run(operator_api, kind=kind, target=target, **options)
 
     assert response.status_code == 400, response.json()
@@ -296,7 +296,7 @@ def test_it_refuses_metadata_and_private_targets(operator_api, kind, target, opt
     assert error["details"]["host"]
 
 
-def test_it_lists_history_with_filters(viewer_api):
+def test_lists_history_with_filters(viewer_api):
     old = make_result(kind="http", target="https://a.example/", ago=timedelta(days=2))
     failed = make_result(kind="tcp", target="b.example:22", status="failed")
     dns = make_result(kind="dns", target="c.example")
@@ -389,7 +389,7 @@ def test_a_response_with_nul_bytes_is_stored(operator_api, http_server):
     assert ProbeResult.objects.get().result["body_excerpt"] == "a\ufffdb"
 
 
-def test_it_shows_one_result_and_404s_in_the_envelope(viewer_api):
+def test_shows_one_result_and_404s_in_the_envelope(viewer_api):
     row = make_result()
 
     assert viewer_api.get(f"{PROBES}{row.pk}/").json()["id"] == row.pk
@@ -520,7 +520,7 @@ def test_operators_create_change_and_delete_monitors(operator_api, tcp_listener)
         ({"target": ""}, "target"),
     ],
 )
-def test_it_refuses_invalid_monitors_with_field_details(operator_api, extra, field):
+def test_refuses_invalid_monitors_with_field_details(operator_api, extra, field):
     response = operator_api.post(
         MONITORS, monitor_payload("example.com:443", **extra), format="json"
     )
@@ -530,7 +530,7 @@ def test_it_refuses_invalid_monitors_with_field_details(operator_api, extra, fie
     assert not Monitor.objects.exists()
 
 
-def test_it_refuses_a_monitor_of_a_forbidden_numeric_target(operator_api):
+def test_refuses_a_monitor_of_a_forbidden_numeric_target(operator_api):
     response = operator_api.post(MONITORS, monitor_payload("0x7f000001:80"), format="json")
     with override_settings(EGRESS_ALLOWED_NETWORKS=[]):
         refused = operator_api.post(MONITORS, monitor_payload("0x7f000001:80"), format="json")
@@ -555,7 +555,7 @@ def test_viewers_cannot_edit_monitors(viewer_api, operator):
     assert monitor.name == "m"
 
 
-def test_it_serves_a_monitors_history(viewer_api):
+def test_serves_a_monitors_history(viewer_api):
     monitor = Monitor.objects.create(name="m", kind="tcp", target="example.com:443", state="up")
     make_result(monitor=monitor)
     make_result(monitor=monitor, status="failed")

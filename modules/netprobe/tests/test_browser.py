@@ -14,7 +14,7 @@ from .support import make_result
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("np_settings")]
 
 
-def test_it_runs_an_http_probe_from_the_ui_and_shows_the_waterfall(
+def test_runs_an_http_probe_from_the_ui_and_shows_the_waterfall(
     chromium, live_server, transactional_db, artifacts_dir, http_server
 ):
     make_user("olivia", role="operator")

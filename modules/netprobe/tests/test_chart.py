@@ -30,7 +30,7 @@ def xs(c: dict) -> list[float]:
     return [float(point.split(",")[0]) for point in c["points"].split()]
 
 
-def test_it_spans_a_new_monitors_chart_from_its_first_check_to_now():
+def test_spans_a_new_monitors_chart_from_its_first_check_to_now():
     now = timezone.now()
     monitor = new_monitor(20, 15, 10, 5, 1)
 

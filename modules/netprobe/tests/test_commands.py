@@ -32,7 +32,7 @@ def netprobe(*args: str) -> str:
 
 
 @pytest.mark.django_db
-def test_it_prints_a_summary_and_exits_0_when_the_probe_succeeds(tcp_listener):
+def test_prints_a_summary_and_exits_0_when_the_probe_succeeds(tcp_listener):
     out = netprobe("tcp", tcp_listener.target, "--count", "2", "--interval", "0.05")
 
     assert f"tcp {tcp_listener.target}: OK" in out
@@ -41,7 +41,7 @@ def test_it_prints_a_summary_and_exits_0_when_the_probe_succeeds(tcp_listener):
 
 
 @pytest.mark.django_db
-def test_it_prints_the_http_phases(http_server):
+def test_prints_the_http_phases(http_server):
     out = netprobe("http", f"{http_server.url}/", "-o", "expect_status=2xx")
 
     assert "200 OK HTTP/1.1" in out
@@ -50,7 +50,7 @@ def test_it_prints_the_http_phases(http_server):
 
 
 @pytest.mark.django_db
-def test_it_prints_json(dns_server):
+def test_prints_json(dns_server):
     out = netprobe(
         "dns", "netprobe.test", "--record-type", "MX", "--resolver", dns_server.address, "--json"
     )
@@ -62,7 +62,7 @@ def test_it_prints_json(dns_server):
 
 
 @pytest.mark.django_db
-def test_it_exits_1_when_the_probe_fails(closed_port):
+def test_exits_1_when_the_probe_fails(closed_port):
     out = StringIO()
     with pytest.raises(SystemExit) as caught:
         call_command("netprobe", "tcp", closed_port.target, "--count", "1", stdout=out)
@@ -73,7 +73,7 @@ def test_it_exits_1_when_the_probe_fails(closed_port):
 
 
 @pytest.mark.django_db
-def test_it_exits_2_for_invalid_options_and_refused_targets(settings):
+def test_exits_2_for_invalid_options_and_refused_targets(settings):
     with pytest.raises(CommandError) as invalid:
         netprobe("tcp", "example.com:443", "--count", "99")
     settings.EGRESS_ALLOWED_NETWORKS = []

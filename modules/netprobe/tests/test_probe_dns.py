@@ -41,7 +41,7 @@ def query(server: LoopbackDNSServer, policy, target: str, record_type: str, **op
         ("1.0.0.127.in-addr.arpa", "PTR", ["www.netprobe.test."]),
     ],
 )
-def test_it_answers_every_record_type(dns_server, policy, target, record_type, values):
+def test_answers_every_record_type(dns_server, policy, target, record_type, values):
     result = query(dns_server, policy, target, record_type)
 
     assert result.status == "ok", result.error
@@ -52,7 +52,7 @@ def test_it_answers_every_record_type(dns_server, policy, target, record_type, v
     assert all(a["name"].endswith(".") for a in answers)
 
 
-def test_it_reports_the_resolver_flags_and_timing(dns_server, policy):
+def test_reports_the_resolver_flags_and_timing(dns_server, policy):
     result = query(dns_server, policy, "www.netprobe.test", "A")
 
     assert result.kind == "dns"
@@ -74,21 +74,21 @@ def test_it_reports_the_resolver_flags_and_timing(dns_server, policy):
     json.dumps(result.to_dict())
 
 
-def test_it_reads_the_dnssec_authenticated_data_flag(dns_server, policy):
+def test_reads_the_dnssec_authenticated_data_flag(dns_server, policy):
     result = query(dns_server, policy, "secure.netprobe.test", "A", dnssec=True)
 
     assert result.result["ad"] is True
     assert "AD" in result.result["flags"]
 
 
-def test_it_follows_a_cname_for_an_address_query(dns_server, policy):
+def test_follows_a_cname_for_an_address_query(dns_server, policy):
     result = query(dns_server, policy, "alias.netprobe.test", "A")
 
     types = [(a["type"], a["value"]) for a in result.result["answers"]]
     assert types == [("CNAME", "www.netprobe.test."), ("A", "127.0.0.1")]
 
 
-def test_it_fails_with_dns_on_nxdomain(dns_server, policy):
+def test_fails_with_dns_on_nxdomain(dns_server, policy):
     result = query(dns_server, policy, "missing.netprobe.test", "A")
 
     assert result.status == "failed"
@@ -99,14 +99,14 @@ def test_it_fails_with_dns_on_nxdomain(dns_server, policy):
     assert result.result["authority"][0]["type"] == "SOA"
 
 
-def test_it_is_ok_with_no_answer_for_an_existing_name(dns_server, policy):
+def test_is_ok_with_no_answer_for_an_existing_name(dns_server, policy):
     result = query(dns_server, policy, "www.netprobe.test", "MX")
 
     assert result.status == "ok"
     assert result.result["answers"] == []
 
 
-def test_it_fails_when_the_resolver_refuses(dns_server, policy):
+def test_fails_when_the_resolver_refuses(dns_server, policy):
     result = query(dns_server, policy, "example.com", "A")
 
     assert result.status == "failed"
@@ -114,14 +114,14 @@ def test_it_fails_when_the_resolver_refuses(dns_server, policy):
     assert result.result["rcode"] == "REFUSED"
 
 
-def test_it_queries_over_tcp_when_asked(dns_server, policy):
+def test_queries_over_tcp_when_asked(dns_server, policy):
     result = query(dns_server, policy, "netprobe.test", "NS", transport="tcp")
 
     assert result.result["transport"] == "tcp"
     assert ("tcp", "netprobe.test.", "NS") in dns_server.zone.queries
 
 
-def test_it_falls_back_to_tcp_for_a_truncated_udp_answer(dns_server, policy):
+def test_falls_back_to_tcp_for_a_truncated_udp_answer(dns_server, policy):
     result = query(dns_server, policy, "big.netprobe.test", "TXT")
 
     assert result.status == "ok"
@@ -141,7 +141,7 @@ def test_the_tcp_fallback_gets_only_what_is_left_of_the_timeout(dns_server, poli
     assert elapsed < 0.6 + 0.3, f"took {elapsed:.2f} s with a 0.6 s timeout"
 
 
-def test_it_times_out_when_the_resolver_does_not_answer(dns_server, policy):
+def test_times_out_when_the_resolver_does_not_answer(dns_server, policy):
     result = query(dns_server, policy, "slow.netprobe.test", "A", timeout=0.3)
 
     assert result.status == "timeout"
@@ -149,7 +149,7 @@ def test_it_times_out_when_the_resolver_does_not_answer(dns_server, policy):
     assert result.duration_ms < 1500
 
 
-def test_it_refuses_a_resolver_outside_the_egress_policy(dns_server):
+def test_refuses_a_resolver_outside_the_egress_policy(dns_server):
     with pytest.raises(EgressForbidden):
         run_probe("dns", "example.com", {"resolver": "10.0.0.1"}, policy=EgressPolicy())
     with pytest.raises(EgressForbidden):
@@ -168,13 +168,13 @@ def test_it_refuses_a_resolver_outside_the_egress_policy(dns_server):
         ("example.com", {"class": "CH"}, "class"),
     ],
 )
-def test_it_rejects_invalid_options(target, options, field):
+def test_rejects_invalid_options(target, options, field):
     with pytest.raises(ProbeOptionsError) as caught:
         run_probe("dns", target, options, policy=EgressPolicy())
     assert field in caught.value.errors
 
 
-def test_it_accepts_an_ipv6_resolver_with_a_port(policy):
+def test_accepts_an_ipv6_resolver_with_a_port(policy):
     with LoopbackDNSServer("::1") as server:
         result = query(server, policy, "www.netprobe.test", "AAAA")
 

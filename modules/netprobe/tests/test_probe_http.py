@@ -15,7 +15,7 @@ from .servers import ClosedPort, LoopbackHTTPServer, TestPKI
 PHASES = ("dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "download_ms")
 
 
-def test_it_measures_every_phase_of_a_delayed_response(http_server, policy):
+def test_measures_every_phase_of_a_delayed_response(http_server, policy):
     result = run_probe("http", f"{http_server.url}/delay/200", policy=policy)
 
     assert result.status == "ok"
@@ -47,7 +47,7 @@ def test_it_measures_every_phase_of_a_delayed_response(http_server, policy):
     json.dumps(result.to_dict())
 
 
-def test_it_times_the_download_separately_from_the_first_byte(http_server, policy):
+def test_times_the_download_separately_from_the_first_byte(http_server, policy):
     result = run_probe("http", f"{http_server.url}/slow-body/150", policy=policy)
 
     timings = result.result["timings"]
@@ -59,7 +59,7 @@ def test_it_times_the_download_separately_from_the_first_byte(http_server, polic
     assert result.result["body_size"] == 2000
 
 
-def test_it_measures_the_tls_phase_and_verifies_with_the_given_ca(https_server, pki, policy):
+def test_measures_the_tls_phase_and_verifies_with_the_given_ca(https_server, pki, policy):
     result = run_probe("http", f"{https_server.url}/", policy=policy, ca_file=str(pki.ca_file))
 
     assert result.status == "ok"
@@ -69,7 +69,7 @@ def test_it_measures_the_tls_phase_and_verifies_with_the_given_ca(https_server, 
     assert result.result["tls"]["cipher"]
 
 
-def test_it_fails_on_a_self_signed_certificate_unless_verification_is_off(
+def test_fails_on_a_self_signed_certificate_unless_verification_is_off(
     https_self_signed: LoopbackHTTPServer, pki: TestPKI, policy: EgressPolicy
 ):
     url = f"{https_self_signed.url}/"
@@ -110,7 +110,7 @@ def test_a_refused_connection_is_the_failed_connect_phase(closed_port: ClosedPor
     assert result.result["timings"]["tls_ms"] is None
 
 
-def test_it_follows_a_redirect_chain_hop_by_hop(http_server, policy):
+def test_follows_a_redirect_chain_hop_by_hop(http_server, policy):
     result = run_probe("http", f"{http_server.url}/redirect/3", policy=policy)
 
     assert result.status == "ok"
@@ -125,14 +125,14 @@ def test_it_follows_a_redirect_chain_hop_by_hop(http_server, policy):
     assert result.result["timings"]["total_ms"] >= hops_total - 0.01
 
 
-def test_it_follows_five_redirects(http_server, policy):
+def test_follows_five_redirects(http_server, policy):
     result = run_probe("http", f"{http_server.url}/redirect/5", policy=policy)
 
     assert result.status == "ok"
     assert result.result["redirects"] == 5
 
 
-def test_it_stops_at_the_redirect_limit(http_server, policy):
+def test_stops_at_the_redirect_limit(http_server, policy):
     result = run_probe("http", f"{http_server.url}/redirect/6", policy=policy)
 
     assert result.status == "failed"
@@ -143,14 +143,14 @@ def test_it_stops_at_the_redirect_limit(http_server, policy):
     assert result.result["expectations"] is None
 
 
-def test_it_honours_a_lower_redirect_limit(http_server, policy):
+def test_honours_a_lower_redirect_limit(http_server, policy):
     result = run_probe("http", f"{http_server.url}/redirect/2", {"max_redirects": 1}, policy=policy)
 
     assert result.status == "failed"
     assert len(result.result["chain"]) == 2
 
 
-def test_it_reports_the_redirect_without_following_when_asked(http_server, policy):
+def test_reports_the_redirect_without_following_when_asked(http_server, policy):
     result = run_probe(
         "http", f"{http_server.url}/redirect/1", {"follow_redirects": False}, policy=policy
     )
@@ -161,7 +161,7 @@ def test_it_reports_the_redirect_without_following_when_asked(http_server, polic
     assert result.result["redirects"] == 0
 
 
-def test_it_refuses_a_redirect_to_the_metadata_address(http_server, policy):
+def test_refuses_a_redirect_to_the_metadata_address(http_server, policy):
     url = f"{http_server.url}/redirect-to?url=http://169.254.169.254/latest/meta-data/"
     result = run_probe("http", url, policy=policy)
 
@@ -175,7 +175,7 @@ def test_it_refuses_a_redirect_to_the_metadata_address(http_server, policy):
     assert refused["error"]["code"] == "forbidden"
 
 
-def test_it_refuses_a_redirect_to_a_private_address_by_default_policy(http_server):
+def test_refuses_a_redirect_to_a_private_address_by_default_policy(http_server):
     # 127.0.0.1 is opened for the target, 10.0.0.1 is not.
     policy = EgressPolicy(allowed_networks=["127.0.0.0/8"])
     url = f"{http_server.url}/redirect-to?url=http://10.0.0.1/&status=307"
@@ -184,13 +184,13 @@ def test_it_refuses_a_redirect_to_a_private_address_by_default_policy(http_serve
     assert result.error.code == "forbidden"
 
 
-def test_it_raises_for_a_refused_initial_target_before_any_request(http_server):
+def test_raises_for_a_refused_initial_target_before_any_request(http_server):
     with pytest.raises(EgressForbidden) as caught:
         run_probe("http", f"{http_server.url}/", policy=EgressPolicy())
     assert caught.value.code == "target_forbidden"
 
 
-def test_it_fails_when_the_status_is_not_accepted(http_server, policy):
+def test_fails_when_the_status_is_not_accepted(http_server, policy):
     result = run_probe("http", f"{http_server.url}/status/503", policy=policy)
 
     assert result.status == "failed"
@@ -201,7 +201,7 @@ def test_it_fails_when_the_status_is_not_accepted(http_server, policy):
 
 
 @pytest.mark.parametrize("accepted", [["503"], ["500-599"], ["5xx"], "200,503", [200, 503]])
-def test_it_accepts_listed_status_codes(http_server, policy, accepted):
+def test_accepts_listed_status_codes(http_server, policy, accepted):
     options = {"expect_status": accepted}
     result = run_probe("http", f"{http_server.url}/status/503", options, policy=policy)
 
@@ -209,7 +209,7 @@ def test_it_accepts_listed_status_codes(http_server, policy, accepted):
     assert result.result["expectations"]["status"] == "pass"
 
 
-def test_it_checks_a_keyword_and_a_regex_in_the_body(http_server, policy):
+def test_checks_a_keyword_and_a_regex_in_the_body(http_server, policy):
     url = f"{http_server.url}/text?body=service+is+UP+build+1234"
     passing = run_probe("http", url, {"keyword": "is UP", "regex": r"build \d+"}, policy=policy)
     failing = run_probe("http", url, {"keyword": "DOWN", "regex": r"^build"}, policy=policy)
@@ -224,7 +224,7 @@ def test_it_checks_a_keyword_and_a_regex_in_the_body(http_server, policy):
     assert "DOWN" in failing.error.message
 
 
-def test_it_decodes_the_body_with_the_declared_charset(http_server, policy):
+def test_decodes_the_body_with_the_declared_charset(http_server, policy):
     url = f"{http_server.url}/text?body=caf%C3%A9&type=text/plain;+charset=utf-8"
     result = run_probe("http", url, {"keyword": "café"}, policy=policy)
 
@@ -232,7 +232,7 @@ def test_it_decodes_the_body_with_the_declared_charset(http_server, policy):
     assert result.status == "ok"
 
 
-def test_it_caps_the_excerpt_and_the_body_read(http_server, policy):
+def test_caps_the_excerpt_and_the_body_read(http_server, policy):
     url = f"{http_server.url}/bytes/5000"
     excerpt = run_probe("http", url, {"body_excerpt_bytes": 100}, policy=policy)
     capped = run_probe("http", url, policy=policy, limits=Limits(max_body_read_bytes=1000))
@@ -246,7 +246,7 @@ def test_it_caps_the_excerpt_and_the_body_read(http_server, policy):
     assert capped.result["truncated"] is True
 
 
-def test_it_selects_response_headers(http_server, policy):
+def test_selects_response_headers(http_server, policy):
     result = run_probe("http", f"{http_server.url}/headers", policy=policy)
 
     headers = result.result["headers"]
@@ -257,7 +257,7 @@ def test_it_selects_response_headers(http_server, policy):
     assert "x-not-selected" not in headers
 
 
-def test_it_sends_head_without_reading_a_body(http_server, policy):
+def test_sends_head_without_reading_a_body(http_server, policy):
     result = run_probe("http", f"{http_server.url}/bytes/5000", {"method": "HEAD"}, policy=policy)
 
     assert result.status == "ok"
@@ -266,7 +266,7 @@ def test_it_sends_head_without_reading_a_body(http_server, policy):
     assert result.result["body_size"] == 0
 
 
-def test_it_uses_ipv6_when_the_target_is_ipv6(http6_server, policy):
+def test_uses_ipv6_when_the_target_is_ipv6(http6_server, policy):
     result = run_probe("http", f"{http6_server.url}/", {"ip_version": 6}, policy=policy)
 
     assert result.status == "ok"
@@ -274,14 +274,14 @@ def test_it_uses_ipv6_when_the_target_is_ipv6(http6_server, policy):
     assert result.resolved.used == "::1"
 
 
-def test_it_fails_with_dns_when_the_wanted_ip_version_has_no_address(http6_server, policy):
+def test_fails_with_dns_when_the_wanted_ip_version_has_no_address(http6_server, policy):
     result = run_probe("http", f"{http6_server.url}/", {"ip_version": "4"}, policy=policy)
 
     assert result.status == "failed"
     assert result.error.code == "dns"
 
 
-def test_it_times_out_within_the_budget(http_server, policy):
+def test_times_out_within_the_budget(http_server, policy):
     result = run_probe("http", f"{http_server.url}/delay/2000", {"timeout": 0.3}, policy=policy)
 
     assert result.status == "timeout"
@@ -353,7 +353,7 @@ def test_keyword_and_regex_look_at_the_first_64_kib_only(http_server, policy):
     assert "first 65536 bytes" in beyond.error.message
 
 
-def test_it_fails_with_connect_on_a_closed_port(closed_port: ClosedPort, policy):
+def test_fails_with_connect_on_a_closed_port(closed_port: ClosedPort, policy):
     result = run_probe("http", f"http://{closed_port.target}/", policy=policy)
 
     assert result.status == "failed"
@@ -361,14 +361,14 @@ def test_it_fails_with_connect_on_a_closed_port(closed_port: ClosedPort, policy)
     assert result.result["timings"]["dns_ms"] is not None
 
 
-def test_it_fails_with_dns_for_a_name_that_does_not_resolve(policy):
+def test_fails_with_dns_for_a_name_that_does_not_resolve(policy):
     result = run_probe("http", "http://nonexistent.invalid/", policy=policy)
 
     assert result.status == "failed"
     assert result.error.code == "dns"
 
 
-def test_it_defaults_to_https_without_a_scheme(https_server, pki, policy):
+def test_defaults_to_https_without_a_scheme(https_server, pki, policy):
     target = https_server.url.removeprefix("https://")
     result = run_probe("http", target, policy=policy, ca_file=str(pki.ca_file))
 
@@ -376,7 +376,7 @@ def test_it_defaults_to_https_without_a_scheme(https_server, pki, policy):
     assert result.status == "ok"
 
 
-def test_it_stops_at_a_redirect_to_another_scheme(http_server, policy):
+def test_stops_at_a_redirect_to_another_scheme(http_server, policy):
     url = f"{http_server.url}/redirect-to?url=ftp://example.com/file"
     result = run_probe("http", url, policy=policy)
 
@@ -385,7 +385,7 @@ def test_it_stops_at_a_redirect_to_another_scheme(http_server, policy):
     assert "ftp://example.com/file" in result.error.message
 
 
-def test_it_sends_an_internationalized_host_in_idna_form():
+def test_sends_an_internationalized_host_in_idna_form():
     assert check_target("http://bücher.example:8080/a?b=1") == (
         "http://xn--bcher-kva.example:8080/a?b=1"
     )
@@ -408,7 +408,7 @@ def test_it_sends_an_internationalized_host_in_idna_form():
         ("http://example.com/", {"verify": False}, "verify"),
     ],
 )
-def test_it_rejects_invalid_options_before_connecting(target, options, field):
+def test_rejects_invalid_options_before_connecting(target, options, field):
     with pytest.raises(ProbeOptionsError) as caught:
         run_probe("http", target, options, policy=EgressPolicy())
     assert field in caught.value.errors

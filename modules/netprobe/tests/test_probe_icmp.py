@@ -29,7 +29,7 @@ needs_raw = pytest.mark.skipif(not RAW, reason="raw ICMP sockets need root or CA
 
 
 @needs_icmp
-def test_it_pings_loopback_with_statistics(policy):
+def test_pings_loopback_with_statistics(policy):
     result = run_probe("ping", "127.0.0.1", {"count": 3, "interval": 0.05}, policy=policy)
 
     assert result.status == "ok", result.error
@@ -47,7 +47,7 @@ def test_it_pings_loopback_with_statistics(policy):
 
 
 @needs_icmp
-def test_it_pings_ipv6_loopback(policy):
+def test_pings_ipv6_loopback(policy):
     result = run_probe("ping", "::1", {"count": 1}, policy=policy)
 
     assert result.status == "ok", result.error
@@ -55,7 +55,7 @@ def test_it_pings_ipv6_loopback(policy):
 
 
 @needs_icmp
-def test_it_starts_no_echo_that_could_overrun_the_time_budget(policy):
+def test_starts_no_echo_that_could_overrun_the_time_budget(policy):
     # An echo may wait 0.3 s: none starts later than 0.2 s into the 0.5 s budget.
     limits = Limits(max_duration_s=0.5)
     options = {"count": 16, "interval": 0.05, "timeout": 0.3}
@@ -67,7 +67,7 @@ def test_it_starts_no_echo_that_could_overrun_the_time_budget(policy):
 
 
 @pytest.mark.skipif(UNPRIVILEGED, reason="this kernel permits unprivileged ICMP sockets")
-def test_it_is_unsupported_where_the_kernel_forbids_unprivileged_icmp(policy):
+def test_is_unsupported_where_the_kernel_forbids_unprivileged_icmp(policy):
     limits = Limits(icmp_privilege="unprivileged")
     result = run_probe("ping", "127.0.0.1", {"count": 1}, policy=policy, limits=limits)
 
@@ -79,7 +79,7 @@ def test_it_is_unsupported_where_the_kernel_forbids_unprivileged_icmp(policy):
     assert result.resolved.used == "127.0.0.1"
 
 
-def test_it_is_unsupported_when_no_icmp_socket_can_be_opened(policy):
+def test_is_unsupported_when_no_icmp_socket_can_be_opened(policy):
     # Stands in for AWS Lambda, where both socket kinds are refused: cannot be arranged as root.
     with mock.patch(
         "modules.netprobe.probes.icmp.ICMPv4Socket",
@@ -93,7 +93,7 @@ def test_it_is_unsupported_when_no_icmp_socket_can_be_opened(policy):
     assert result.error.code == "unsupported"
 
 
-def test_it_raises_for_a_refused_ping_target():
+def test_raises_for_a_refused_ping_target():
     with pytest.raises(EgressForbidden):
         run_probe("ping", "127.0.0.1", {"count": 1}, policy=EgressPolicy())
     with pytest.raises(EgressForbidden):
@@ -101,7 +101,7 @@ def test_it_raises_for_a_refused_ping_target():
 
 
 @needs_raw
-def test_it_traces_the_route_to_loopback(policy):
+def test_traces_the_route_to_loopback(policy):
     limits = Limits(reverse_dns_timeout_s=0.3)
     result = run_probe("traceroute", "127.0.0.1", {"max_hops": 5}, policy=policy, limits=limits)
 
@@ -118,7 +118,7 @@ def test_it_traces_the_route_to_loopback(policy):
 
 
 @needs_raw
-def test_it_skips_reverse_names_when_asked(policy):
+def test_skips_reverse_names_when_asked(policy):
     result = run_probe("traceroute", "127.0.0.1", {"reverse_dns": False, "count": 1}, policy=policy)
 
     assert result.result["hops"][-1]["name"] is None
@@ -138,7 +138,7 @@ def test_traceroute_sends_no_probe_that_could_overrun_the_time_budget(policy):
     assert "time budget" in result.error.message
 
 
-def test_it_reports_traceroute_unsupported_without_raw_sockets(policy):
+def test_reports_traceroute_unsupported_without_raw_sockets(policy):
     limits = Limits(icmp_privilege="unprivileged")
     result = run_probe("traceroute", "127.0.0.1", policy=policy, limits=limits)
 
@@ -158,7 +158,7 @@ def test_it_reports_traceroute_unsupported_without_raw_sockets(policy):
         ("traceroute", "not a host", {}, "target"),
     ],
 )
-def test_it_rejects_invalid_options(kind, target, options, field):
+def test_rejects_invalid_options(kind, target, options, field):
     with pytest.raises(ProbeOptionsError) as caught:
         run_probe(kind, target, options, policy=EgressPolicy())
     assert field in caught.value.errors

@@ -12,7 +12,7 @@ from portal.egress import EgressForbidden, EgressPolicy
 from .servers import TcpListener, UnansweredPort
 
 
-def test_it_times_every_connect_and_summarizes_them(policy):
+def test_times_every_connect_and_summarizes_them(policy):
     with TcpListener() as listener:
         result = run_probe("tcp", listener.target, {"count": 4, "interval": 0.05}, policy=policy)
         assert _eventually(lambda: listener.accepted == 4), listener.accepted
@@ -38,7 +38,7 @@ def test_it_times_every_connect_and_summarizes_them(policy):
     json.dumps(result.to_dict())
 
 
-def test_it_reports_full_loss_on_a_closed_port(closed_port, policy):
+def test_reports_full_loss_on_a_closed_port(closed_port, policy):
     result = run_probe("tcp", closed_port.target, {"count": 3, "interval": 0.05}, policy=policy)
 
     assert result.status == "failed"
@@ -52,14 +52,14 @@ def test_it_reports_full_loss_on_a_closed_port(closed_port, policy):
     assert all(a["error"]["code"] == "connect" for a in result.result["attempts"])
 
 
-def test_it_takes_the_port_from_an_option(tcp_listener, policy):
+def test_takes_the_port_from_an_option(tcp_listener, policy):
     result = run_probe("tcp", "127.0.0.1", {"port": tcp_listener.port, "count": 1}, policy=policy)
 
     assert result.status == "ok"
     assert result.result["port"] == tcp_listener.port
 
 
-def test_it_connects_over_ipv6(policy):
+def test_connects_over_ipv6(policy):
     with TcpListener("::1") as listener:
         result = run_probe("tcp", listener.target, {"count": 1, "ip_version": 6}, policy=policy)
 
@@ -68,7 +68,7 @@ def test_it_connects_over_ipv6(policy):
     assert result.resolved.used == "::1"
 
 
-def test_it_stops_sending_when_the_time_budget_runs_out(tcp_listener, policy):
+def test_stops_sending_when_the_time_budget_runs_out(tcp_listener, policy):
     limits = Limits(max_duration_s=0.15)
     options = {"count": 16, "interval": 0.1, "timeout": 0.04}
     result = run_probe("tcp", tcp_listener.target, options, policy=policy, limits=limits)
@@ -78,7 +78,7 @@ def test_it_stops_sending_when_the_time_budget_runs_out(tcp_listener, policy):
     assert 1 <= result.result["sent"] < 16
 
 
-def test_it_starts_no_attempt_that_could_overrun_the_time_budget(policy):
+def test_starts_no_attempt_that_could_overrun_the_time_budget(policy):
     # Attempts time out after 0.4 s; a third would start at ~0.9 s and end past the 1 s budget.
     limits = Limits(max_duration_s=1.0)
     options = {"count": 16, "interval": 0.05, "timeout": 0.4}
@@ -93,7 +93,7 @@ def test_it_starts_no_attempt_that_could_overrun_the_time_budget(policy):
     assert elapsed <= 1.0 + 0.1, f"took {elapsed:.2f} s with a 1 s budget"
 
 
-def test_it_sends_nothing_when_one_attempt_could_outlast_the_budget(tcp_listener, policy):
+def test_sends_nothing_when_one_attempt_could_outlast_the_budget(tcp_listener, policy):
     limits = Limits(max_duration_s=0.5)
     result = run_probe("tcp", tcp_listener.target, {"timeout": 1}, policy=policy, limits=limits)
 
@@ -102,7 +102,7 @@ def test_it_sends_nothing_when_one_attempt_could_outlast_the_budget(tcp_listener
     assert "time budget" in result.error.message
 
 
-def test_it_sends_nothing_to_a_refused_target():
+def test_sends_nothing_to_a_refused_target():
     with TcpListener() as listener:
         with pytest.raises(EgressForbidden):
             run_probe("tcp", listener.target, {"count": 1}, policy=EgressPolicy())
@@ -112,7 +112,7 @@ def test_it_sends_nothing_to_a_refused_target():
         assert listener.accepted == 1
 
 
-def test_it_fails_with_dns_for_a_name_that_does_not_resolve(policy):
+def test_fails_with_dns_for_a_name_that_does_not_resolve(policy):
     result = run_probe("tcp", "nonexistent.invalid:80", {"count": 1}, policy=policy)
 
     assert result.status == "failed"
@@ -134,7 +134,7 @@ def test_it_fails_with_dns_for_a_name_that_does_not_resolve(policy):
         ("127.0.0.1:80", {"port": 70000}, "port"),
     ],
 )
-def test_it_rejects_invalid_targets_and_options(target, options, field):
+def test_rejects_invalid_targets_and_options(target, options, field):
     with pytest.raises(ProbeOptionsError) as caught:
         run_probe("tcp", target, options, policy=EgressPolicy())
     assert field in caught.value.errors

@@ -24,7 +24,7 @@ def target_of(server: LoopbackHTTPServer) -> str:
     return f"127.0.0.1:{server.port}"
 
 
-def test_it_reads_the_session_and_the_leaf_certificate(https_server, pki, policy):
+def test_reads_the_session_and_the_leaf_certificate(https_server, pki, policy):
     result = probe(target_of(https_server), policy, pki)
 
     assert result.status == "ok"
@@ -55,7 +55,7 @@ def test_it_reads_the_session_and_the_leaf_certificate(https_server, pki, policy
     json.dumps(result.to_dict())
 
 
-def test_it_returns_the_whole_chain_as_presented(https_server, pki, policy):
+def test_returns_the_whole_chain_as_presented(https_server, pki, policy):
     result = probe(target_of(https_server), policy, pki)
 
     chain = result.result["chain"]
@@ -66,7 +66,7 @@ def test_it_returns_the_whole_chain_as_presented(https_server, pki, policy):
     assert len(result.result["verified_path"]) == 3  # leaf, intermediate, root from ca_file
 
 
-def test_it_reports_an_expired_certificate(https_expired, pki, policy):
+def test_reports_an_expired_certificate(https_expired, pki, policy):
     result = probe(target_of(https_expired), policy, pki)
 
     assert result.status == "failed"
@@ -79,7 +79,7 @@ def test_it_reports_an_expired_certificate(https_expired, pki, policy):
     assert len(result.result["chain"]) == 2
 
 
-def test_it_reports_a_self_signed_certificate(https_self_signed, pki, policy):
+def test_reports_a_self_signed_certificate(https_self_signed, pki, policy):
     result = probe(target_of(https_self_signed), policy, pki)
 
     assert result.status == "failed"
@@ -90,9 +90,7 @@ def test_it_reports_a_self_signed_certificate(https_self_signed, pki, policy):
     assert result.result["certificate"]["key_type"] == "EC"
 
 
-def test_it_reports_without_failing_when_verification_is_not_required(
-    https_self_signed, pki, policy
-):
+def test_reports_without_failing_when_verification_is_not_required(https_self_signed, pki, policy):
     result = probe(target_of(https_self_signed), policy, pki, verify_tls=False)
 
     assert result.status == "ok"
@@ -100,14 +98,14 @@ def test_it_reports_without_failing_when_verification_is_not_required(
     assert result.result["verify_error"]
 
 
-def test_it_reports_a_hostname_mismatch(https_server, pki, policy):
+def test_reports_a_hostname_mismatch(https_server, pki, policy):
     result = probe(target_of(https_server), policy, pki, servername="other.example")
 
     assert result.result["verified"] is False
     assert "mismatch" in result.result["verify_error"].lower()
 
 
-def test_it_does_not_verify_against_the_system_store_by_default(https_server, policy):
+def test_does_not_verify_against_the_system_store_by_default(https_server, policy):
     result = run_probe("tls", target_of(https_server), policy=policy)
 
     assert result.result["verified"] is False
@@ -115,7 +113,7 @@ def test_it_does_not_verify_against_the_system_store_by_default(https_server, po
 
 
 @pytest.mark.parametrize("protocol", ["smtp", "imap", "pop3"])
-def test_it_upgrades_with_starttls(request, protocol, pki, policy):
+def test_upgrades_with_starttls(request, protocol, pki, policy):
     server = request.getfixturevalue(f"{protocol}_server")
     result = probe(server.target, policy, pki, starttls=protocol)
 
@@ -127,7 +125,7 @@ def test_it_upgrades_with_starttls(request, protocol, pki, policy):
     assert result.result["certificate"]["subject_cn"] == "localhost"
 
 
-def test_it_fails_when_the_server_does_not_offer_starttls(smtp_without_starttls, pki, policy):
+def test_fails_when_the_server_does_not_offer_starttls(smtp_without_starttls, pki, policy):
     result = probe(smtp_without_starttls.target, policy, pki, starttls="smtp")
 
     assert result.status == "failed"
@@ -157,26 +155,26 @@ def test_a_reply_code_in_other_digits_is_a_starttls_error():
             starttls.negotiate(ours, "smtp", Deadline(1.0))
 
 
-def test_it_fails_with_tls_against_a_plain_text_server(http_server, pki, policy):
+def test_fails_with_tls_against_a_plain_text_server(http_server, pki, policy):
     result = probe(f"127.0.0.1:{http_server.port}", policy, pki)
 
     assert result.status == "failed"
     assert result.error.code == "tls"
 
 
-def test_it_fails_with_connect_on_a_closed_port(closed_port, pki, policy):
+def test_fails_with_connect_on_a_closed_port(closed_port, pki, policy):
     result = probe(closed_port.target, policy, pki)
 
     assert result.status == "failed"
     assert result.error.code == "connect"
 
 
-def test_it_raises_for_a_refused_target(https_server):
+def test_raises_for_a_refused_target(https_server):
     with pytest.raises(EgressForbidden):
         run_probe("tls", target_of(https_server), policy=EgressPolicy())
 
 
-def test_it_picks_default_ports_by_protocol():
+def test_picks_default_ports_by_protocol():
     from modules.netprobe.probes.tls import TlsOptions
 
     assert check_target("example.com", TlsOptions()) == ("example.com", 443)
@@ -189,7 +187,7 @@ def test_it_picks_default_ports_by_protocol():
     ("options", "field"),
     [({"starttls": "ftp"}, "starttls"), ({"servername": "bad name"}, "servername")],
 )
-def test_it_rejects_invalid_options(options, field):
+def test_rejects_invalid_options(options, field):
     with pytest.raises(ProbeOptionsError) as caught:
         run_probe("tls", "example.com", options, policy=EgressPolicy())
     assert field in caught.value.errors

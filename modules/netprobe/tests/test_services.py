@@ -20,7 +20,7 @@ from .support import make_result
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("np_settings")]
 
 
-def test_it_builds_the_engine_limits_from_settings(settings):
+def test_builds_the_engine_limits_from_settings(settings):
     settings.NETPROBE_MAX_TIMEOUT_S = 3.0
     settings.NETPROBE_MAX_COUNT = 5
     settings.NETPROBE_MAX_BODY_EXCERPT = 1000
@@ -39,13 +39,11 @@ def test_it_builds_the_engine_limits_from_settings(settings):
     assert caught.value.errors == {"count": "must be between 1 and 5"}
 
 
-def test_it_stores_a_probe_run_with_its_options_and_response_time(operator, tcp_listener):
-    row = services.probe_run(
-        kind="tcp",
-        target=tcp_listener.target,
-        options={"count": 2, "interval": 0.05},
-        user=operator,
+def test_stores_a_probe_run_with_its_options_and_response_time(operator, tcp_listener):
+    spec = services.probe_validate(
+        kind="tcp", target=tcp_listener.target, options={"count": 2, "interval": 0.05}
     )
+    row = services.probe_run(spec=spec, user=operator)
 
     row.refresh_from_db()
     assert (row.kind, row.status, row.error) == ("tcp", "ok", None)
@@ -55,16 +53,16 @@ def test_it_stores_a_probe_run_with_its_options_and_response_time(operator, tcp_
     assert row.resolved["used"] == "127.0.0.1"
 
 
-def test_it_raises_for_a_refused_target_and_stores_nothing(settings):
+def test_raises_for_a_refused_target_and_stores_nothing(settings):
     settings.EGRESS_ALLOWED_NETWORKS = []
 
     with pytest.raises(EgressForbidden):
-        services.probe_run(kind="tcp", target="127.0.0.1:80")
+        services.probe_run(spec=services.probe_validate(kind="tcp", target="127.0.0.1:80"))
     assert not ProbeResult.objects.exists()
 
 
-def test_it_reads_the_body_of_a_server_that_closes_the_connection(closing_http_server):
-    row = services.probe_run(kind="http", target=closing_http_server)
+def test_reads_the_body_of_a_server_that_closes_the_connection(closing_http_server):
+    row = services.probe_run(spec=services.probe_validate(kind="http", target=closing_http_server))
 
     assert row.status == "ok", row.error
     assert row.result["http_version"] == "HTTP/1.0"
@@ -137,7 +135,7 @@ def test_the_precheck_leaves_names_to_run_time():
         services.target_precheck(resolver, policy=EgressPolicy())
 
 
-def test_it_prunes_old_results_and_keeps_monitor_history():
+def test_prunes_old_results_and_keeps_monitor_history():
     monitor = Monitor.objects.create(name="m", kind="tcp", target="example.com:443")
     old = make_result(monitor=monitor, ago=timedelta(days=91))
     older = make_result(ago=timedelta(days=400))

@@ -102,6 +102,6 @@ def make_contact(db: None) -> Callable[..., Any]:
 @pytest.fixture
 def dispatch() -> Callable[..., Any]:
     """Run one dispatcher pass with the test's settings (optionally at a pinned time)."""
-    from modules.sos.dispatch import process_due_deliveries
+    from modules.sos.outbox.dispatch import process_due_deliveries
 
     return process_due_deliveries

@@ -10,8 +10,8 @@ from django.core import mail
 from django.test import Client
 
 from modules.sos import services
+from modules.sos.ack_links import ack_token
 from modules.sos.models import AlertEvent
-from modules.sos.rendering import ack_token
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def delivery(make_contact, dispatch):
         groups=["ops"],
         location={"lat": 48.137154, "lon": 11.576124, "accuracy_m": 12},
         require_ack=True,
-    )
+    ).alert
     dispatch()
     return alert.deliveries.get()
 
@@ -163,7 +163,7 @@ def test_a_first_answer_goes_through_even_from_a_throttled_address(
     for _ in range(3):
         client.post(link_in_email(), {"answer": "safe"})
     make_contact("Bob", email="bob@example.com", groups=["late"])
-    alert = services.alert_raise(message="Fire", groups=["late"])
+    alert = services.alert_raise(message="Fire", groups=["late"]).alert
     dispatch()
     other = alert.deliveries.get()
     response = client.post(f"/sos/ack/{ack_token(other.pk)}/", {"answer": "need_help"})

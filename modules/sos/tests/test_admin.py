@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 
 from modules.sos import services
@@ -21,7 +25,7 @@ def admin_client(db) -> Client:
 @pytest.fixture
 def alert(make_contact):
     make_contact("Ann", email="ann@example.com", groups=["ops"])
-    return services.alert_raise(message="Fire", groups=["ops"])
+    return services.alert_raise(message="Fire", groups=["ops"]).alert
 
 
 @pytest.mark.parametrize(
@@ -56,3 +60,17 @@ def test_admin_actions_call_the_services(admin_client, alert):
     )
     assert Alert.objects.filter(is_test=True).count() == 1
     assert Delivery.objects.filter(alert__is_test=True).count() == 1
+
+
+def test_the_alert_list_cuts_long_messages_and_keeps_the_time_on_one_line(admin_client, alert):
+    Alert.objects.filter(pk=alert.pk).update(message="Evacuate building two now. " * 20)
+    page = admin_client.get("/admin/sos/alert/").content.decode()
+    (cell,) = re.findall(
+        r'<td class="field-short_message"><span title="[^"]*">([^<]*)</span>', page
+    )
+    assert len(cell) <= 60
+    assert cell.endswith("…")
+    assert "sos/admin.css" in page
+    css = Path(finders.find("sos/admin.css")).read_text()
+    assert "td.field-short_message" in css
+    assert "th.column-created_at" in css

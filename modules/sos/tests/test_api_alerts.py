@@ -20,7 +20,7 @@ def raise_alert(api, **body):
     return api.post(URL, payload, format="json")
 
 
-def test_it_raises_an_alert_and_answers_201_with_its_deliveries(operator_api, ops):
+def test_raises_an_alert_and_answers_201_with_its_deliveries(operator_api, ops):
     response = raise_alert(
         operator_api,
         severity="warning",
@@ -102,7 +102,7 @@ def test_a_test_alert_goes_to_one_chosen_method(operator_api, ops):
         ({"message": "x", "groups": ["ops"], "channels": ["webhook"]}, 422, "no_recipients"),
     ],
 )
-def test_it_refuses_bad_alerts_in_the_error_envelope(operator_api, ops, body, status, code):
+def test_refuses_bad_alerts_in_the_error_envelope(operator_api, ops, body, status, code):
     response = operator_api.post(URL, body, format="json")
     assert response.status_code == status, response.content
     assert response.json()["error"]["code"] == code

@@ -5,7 +5,7 @@ from __future__ import annotations
 from modules.sos.models import Contact, ContactMethod, Group
 
 
-def test_it_creates_a_contact_with_methods_and_groups(operator_api, db):
+def test_creates_a_contact_with_methods_and_groups(operator_api, db):
     group = Group.objects.create(name="ops")
     response = operator_api.post(
         "/api/sos/contacts/",
@@ -157,7 +157,7 @@ Cid,,,http://127.0.0.1:9/hook,all
 """
 
 
-def test_it_imports_contacts_from_csv_text(operator_api, db):
+def test_imports_contacts_from_csv_text(operator_api, db):
     response = operator_api.post("/api/sos/contacts/import/", {"csv": CSV}, format="json")
     assert response.status_code == 200, response.content
     assert response.json() == {

@@ -27,7 +27,9 @@ def test_the_delivery_table_fits_a_phone_screen(chromium, live_server, make_cont
         "Pager", webhook="http://127.0.0.1:9/hooks/pager/with/a/rather/long/path", groups=["ops"]
     )
     make_contact("Bob", phone="+15555550100", groups=["ops"])
-    alert = services.alert_raise(message="Evacuate floor 2 now", groups=["ops"], require_ack=True)
+    alert = services.alert_raise(
+        message="Evacuate floor 2 now", groups=["ops"], require_ack=True
+    ).alert
     now = timezone.now()
     ann, pager, bob = (alert.deliveries.get(contact__name__startswith=n) for n in "APB")
     alert.deliveries.filter(pk=ann.pk).update(

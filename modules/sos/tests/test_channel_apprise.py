@@ -21,7 +21,7 @@ def message() -> Message:
     return Message("sos-1-0", "[CRITICAL] Fire", "Fire in building 2", "", "", severity="critical")
 
 
-def test_it_notifies_through_an_apprise_url(receiver):
+def test_notifies_through_an_apprise_url(receiver):
     channel = AppriseChannel(timeout=3, policy=EgressPolicy(["127.0.0.0/8"]))
     channel.send(Target("apprise", f"json://127.0.0.1:{receiver.port}/chat"), message())
     (request,) = receiver.to("/chat")

@@ -26,7 +26,7 @@ def message() -> Message:
     )
 
 
-def test_it_sends_email_through_ses(aws):
+def test_sends_email_through_ses(aws):
     channel = SesEmailChannel(from_email=SENDER, region="us-east-1", timeout=5)
     sent = channel.send(Target("email", "ann@example.com"), message())
     (email,) = aws.sent_emails()
@@ -44,7 +44,7 @@ def test_an_unverified_ses_sender_is_permanent(aws):
     assert aws.sent_emails() == []
 
 
-def test_it_sends_sms_through_sns(aws):
+def test_sends_sms_through_sns(aws):
     channel = SnsSmsChannel(region="us-east-1", timeout=5, sender_id="PORTAL")
     sent = channel.send(Target("sms", "+1 555 555 0100"), message())
     (sms,) = aws.sent_sms()
@@ -109,7 +109,7 @@ def test_an_unreachable_endpoint_is_transient(monkeypatch):
         ("BadRequestException", 400, True),
     ],
 )
-def test_it_classifies_aws_error_codes(code, status, permanent):
+def test_classifies_aws_error_codes(code, status, permanent):
     error = ClientError(
         {"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status}},
         "Publish",

@@ -26,7 +26,7 @@ def channel() -> DjangoEmailChannel:
     return DjangoEmailChannel(backend="smtp", from_email="Portal <portal@example.com>")
 
 
-def test_it_sends_text_and_html_with_a_message_id(smtp_server):
+def test_sends_text_and_html_with_a_message_id(smtp_server):
     sender = channel()
     sent = sender.send(Target("email", "ann@example.com"), message())
     sender.close()
@@ -41,7 +41,7 @@ def test_it_sends_text_and_html_with_a_message_id(smtp_server):
     assert "text/html" in kinds
 
 
-def test_it_reuses_one_connection_per_thread(smtp_server):
+def test_reuses_one_connection_per_thread(smtp_server):
     sender = channel()
     for i in range(3):
         sender.send(Target("email", f"u{i}@example.com"), message(f"sos-{i}-0"))
@@ -80,7 +80,7 @@ def test_a_server_that_is_down_is_transient(settings):
     assert not caught.value.permanent
 
 
-def test_it_reconnects_once_when_a_kept_connection_was_closed(smtp_server, settings):
+def test_reconnects_once_when_a_kept_connection_was_closed(smtp_server, settings):
     sender = channel()
     sender.send(Target("email", "a@example.com"), message("sos-1-0"))
     port = smtp_server.port

@@ -34,7 +34,7 @@ def send(url: str, policy: EgressPolicy = LOOPBACK, timeout: float = 3.0):
     )
 
 
-def test_it_posts_signed_json_with_an_idempotency_key(receiver):
+def test_posts_signed_json_with_an_idempotency_key(receiver):
     send(receiver.url())
     (request,) = receiver.requests
     assert request.method == "POST"
@@ -97,7 +97,7 @@ def test_a_forbidden_address_is_permanent_and_never_contacted(receiver):
     assert receiver.requests == []
 
 
-def test_it_reads_retry_after_as_seconds_or_http_date():
+def test_reads_retry_after_as_seconds_or_http_date():
     from datetime import UTC, datetime
 
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)

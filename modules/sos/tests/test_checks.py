@@ -9,7 +9,7 @@ from modules.sos.apps import check_public_base_url
 pytestmark = pytest.mark.nodb
 
 
-def test_it_warns_without_a_public_address(settings):
+def test_warns_without_a_public_address(settings):
     settings.DEBUG = False
     settings.PUBLIC_BASE_URL = ""
     settings.ALLOWED_HOSTS = [".execute-api.us-east-1.amazonaws.com"]
@@ -17,7 +17,7 @@ def test_it_warns_without_a_public_address(settings):
     assert warning.id == "sos.W001"
 
 
-def test_it_is_quiet_with_a_public_address_or_a_host_name(settings):
+def test_is_quiet_with_a_public_address_or_a_host_name(settings):
     settings.DEBUG = False
     settings.PUBLIC_BASE_URL = ""
     settings.ALLOWED_HOSTS = ["portal.example.com"]

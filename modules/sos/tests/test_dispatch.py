@@ -11,19 +11,19 @@ import pytest
 from django.utils import timezone
 
 from modules.sos import services
-from modules.sos.claims import backoff_delay
 from modules.sos.models import AlertEvent, ContactMethod, Delivery
+from modules.sos.outbox.claims import backoff_delay
 from modules.sos.tests.peers import Reply
 
 
-def test_it_delivers_email_sms_and_webhooks_and_records_provider_ids(
+def test_delivers_email_sms_and_webhooks_and_records_provider_ids(
     make_contact, smtp_server, receiver, aws, dispatch
 ):
     make_contact("Ann", email="ann@example.com", phone="+15555550100", groups=["ops"])
     make_contact("Bot", webhook=receiver.url(), groups=["ops"])
     alert = services.alert_raise(
         message="Fire in building 2", groups=["ops"], location={"lat": 48.1, "lon": 11.5}
-    )
+    ).alert
     report = dispatch()
     assert report.sent == 3
     rows = {d.kind: d for d in alert.deliveries.all()}
@@ -43,7 +43,7 @@ def test_it_delivers_email_sms_and_webhooks_and_records_provider_ids(
 def test_email_can_go_through_ses(make_contact, aws, dispatch, settings):
     settings.SOS_EMAIL_BACKEND = "ses"
     make_contact("Ann", email="ann@example.com", groups=["ops"])
-    alert = services.alert_raise(message="Flood in the basement", groups=["ops"])
+    alert = services.alert_raise(message="Flood in the basement", groups=["ops"]).alert
     dispatch()
     delivery = alert.deliveries.get()
     assert delivery.state == "sent"
@@ -57,7 +57,7 @@ def test_email_can_go_through_ses(make_contact, aws, dispatch, settings):
 def test_smtp_451_then_250_is_retried_and_sent(make_contact, smtp_server, dispatch):
     smtp_server.handler.mode = "tempfail_once"
     make_contact("Ann", email="ann@example.com", groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     now = timezone.now()
     dispatch(now=now)
     delivery = alert.deliveries.get()
@@ -80,7 +80,7 @@ def test_smtp_451_then_250_is_retried_and_sent(make_contact, smtp_server, dispat
 def test_smtp_550_fails_at_once_and_marks_the_contact_method(make_contact, smtp_server, dispatch):
     smtp_server.handler.mode = "reject"
     make_contact("Ann", email="gone@example.com", groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     dispatch()
     delivery = alert.deliveries.get()
     assert delivery.state == "failed"
@@ -96,7 +96,7 @@ def test_a_webhook_500_then_200_retries_with_the_same_key_and_a_valid_signature(
 ):
     receiver.script("/hook", 500, 200)
     make_contact("Bot", webhook=receiver.url(), groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     now = timezone.now()
     dispatch(now=now)
     dispatch(now=now + timedelta(seconds=11))
@@ -119,7 +119,7 @@ def test_transient_failures_back_off_exponentially_then_give_up(
     settings.SOS_MAX_ATTEMPTS = 4
     receiver.script("/hook", *[503] * 4)
     make_contact("Bot", webhook=receiver.url(), groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     now = timezone.now()
     delays = []
     for _ in range(3):
@@ -149,7 +149,7 @@ def test_the_backoff_is_capped_and_jittered():
 def test_retry_after_is_honoured(make_contact, receiver, dispatch):
     receiver.script("/hook", Reply(429, {"Retry-After": "300"}))
     make_contact("Bot", webhook=receiver.url(), groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     now = timezone.now()
     dispatch(now=now)
     delivery = alert.deliveries.get()
@@ -161,7 +161,7 @@ def test_a_webhook_to_a_forbidden_address_fails_permanently_on_the_row(
     make_contact, receiver, dispatch, settings
 ):
     make_contact("Bot", webhook=receiver.url(), groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     settings.EGRESS_ALLOWED_NETWORKS = []  # the policy changed after the method was saved
     dispatch()
     delivery = alert.deliveries.get()
@@ -174,12 +174,12 @@ def test_a_webhook_to_a_forbidden_address_fails_permanently_on_the_row(
 
 
 def test_critical_alerts_are_claimed_before_info_ones(make_contact, dispatch):
-    from modules.sos.claims import claim_due
+    from modules.sos.outbox.claims import claim_due
 
     make_contact("Ann", email="ann@example.com", groups=["ops"])
     make_contact("Bob", email="bob@example.com", groups=["ops"])
-    info = services.alert_raise(message="FYI", groups=["ops"], severity="info")
-    critical = services.alert_raise(message="Fire", groups=["ops"], severity="critical")
+    info = services.alert_raise(message="FYI", groups=["ops"], severity="info").alert
+    critical = services.alert_raise(message="Fire", groups=["ops"], severity="critical").alert
     jobs = claim_due(now=timezone.now(), limit=2)
     assert {j.alert_id for j in jobs} == {critical.pk}
     assert info.deliveries.filter(state="pending").count() == 2
@@ -189,7 +189,7 @@ def test_cancel_stops_what_is_not_yet_sent(make_contact, receiver, dispatch, ope
     receiver.script("/hook", 503)
     make_contact("Ann", email="ann@example.com", groups=["ops"])
     make_contact("Bot", webhook=receiver.url(), groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     dispatch()
     stopped = services.alert_cancel(alert=alert, by=operator)
     assert stopped == 1
@@ -205,7 +205,7 @@ def test_cancel_stops_what_is_not_yet_sent(make_contact, receiver, dispatch, ope
 def test_a_failed_delivery_can_be_retried_by_an_operator(make_contact, smtp_server, dispatch):
     smtp_server.handler.mode = "reject"
     make_contact("Ann", email="ann@example.com", groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     dispatch()
     smtp_server.handler.mode = "accept"
     services.delivery_retry(delivery=alert.deliveries.get())

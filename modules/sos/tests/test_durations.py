@@ -36,7 +36,7 @@ from portal.test import PASSWORD
         (2 * 86400 + 3 * 3600 + 59, "2 d 3 h"),
     ],
 )
-def test_it_humanizes_durations(seconds, text):
+def test_humanizes_durations(seconds, text):
     assert humanize_seconds(seconds) == text
 
 
@@ -55,7 +55,7 @@ def test_a_pending_retry_shows_seconds_in_the_delivery_table(operator, make_cont
     make_contact("Ann", email="ann@example.com", groups=["ops"])
     alert = services.alert_raise(
         message="Fire", groups=["ops"], require_ack=True, reminder_interval_min=5, reminder_max=1
-    )
+    ).alert
     alert.deliveries.update(
         last_error="451 try again later", next_attempt_at=timezone.now() + timedelta(seconds=40.4)
     )

@@ -18,10 +18,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.utils import timezone
 
-from modules.sos import leases, services
-from modules.sos.claims import PassReport, claim_due, record_outcomes
-from modules.sos.dispatch import default_channels, process_due_deliveries, send_job
+from modules.sos import services
 from modules.sos.models import Contact, ContactMethod, Delivery, Group
+from modules.sos.outbox import leases
+from modules.sos.outbox.claims import PassReport, claim_due, record_outcomes
+from modules.sos.outbox.dispatch import default_channels, process_due_deliveries, send_job
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -31,7 +32,7 @@ def test_a_job_whose_lease_is_nearly_over_is_handed_back_unsent(
 ):
     make_contact("Bot", webhook=receiver.url(), groups=["ops"])
     long_ago = timezone.now() - timedelta(seconds=settings.SOS_LEASE_S - 2)
-    alert = services.alert_raise(message="Fire", groups=["ops"], now=long_ago)
+    alert = services.alert_raise(message="Fire", groups=["ops"], now=long_ago).alert
     (job,) = claim_due(now=long_ago, limit=10)  # queued since then: 2 s of lease left
     with default_channels() as channels:
         outcome = send_job(channels, job)

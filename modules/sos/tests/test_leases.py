@@ -13,15 +13,15 @@ from django.utils import timezone
 
 from modules.sos import services
 from modules.sos.channels import ChannelError
-from modules.sos.claims import Outcome, PassReport, claim_due, record_outcomes
 from modules.sos.models import AlertEvent, Contact, ContactMethod, Delivery, Group
+from modules.sos.outbox.claims import Outcome, PassReport, claim_due, record_outcomes
 
 
 def test_a_crash_mid_send_resends_exactly_once_after_the_lease_expires(
     make_contact, receiver, dispatch, settings
 ):
     make_contact("Bot", webhook=receiver.url(), groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     now = timezone.now()
     (_job,) = claim_due(now=now, limit=10)  # a worker claims the row, then dies
     assert alert.deliveries.get().state == "sending"
@@ -44,7 +44,7 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_outcome(
     make_contact, receiver, dispatch, settings
 ):
     make_contact("Bot", webhook=receiver.url(), groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     now = timezone.now()
     (slow_job,) = claim_due(now=now, limit=10)  # a worker stalls past its lease
     dispatch(now=now + timedelta(seconds=settings.SOS_LEASE_S + 1))
@@ -62,11 +62,11 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_outcome(
 
 
 def test_a_lease_that_expires_on_the_last_attempt_fails_the_row(make_contact, settings):
-    from modules.sos.claims import requeue_expired_leases
+    from modules.sos.outbox.claims import requeue_expired_leases
 
     settings.SOS_MAX_ATTEMPTS = 1
     make_contact("Ann", email="ann@example.com", groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     now = timezone.now()
     claim_due(now=now, limit=10)
     assert requeue_expired_leases(now=now + timedelta(seconds=settings.SOS_LEASE_S + 1)) == 1
@@ -76,10 +76,10 @@ def test_a_lease_that_expires_on_the_last_attempt_fails_the_row(make_contact, se
 
 
 def test_a_cancelled_alert_does_not_come_back_when_a_lease_expires(make_contact, settings):
-    from modules.sos.claims import requeue_expired_leases
+    from modules.sos.outbox.claims import requeue_expired_leases
 
     make_contact("Ann", email="ann@example.com", groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     now = timezone.now()
     claim_due(now=now, limit=10)
     services.alert_cancel(alert=alert, now=now)  # in flight: left alone by cancel
@@ -148,7 +148,7 @@ def test_two_workers_claiming_at_once_get_disjoint_rows():
 
 @pytest.mark.django_db(transaction=True)
 def test_two_dispatchers_at_once_send_every_message_exactly_once(receiver, settings):
-    from modules.sos.dispatch import process_due_deliveries
+    from modules.sos.outbox.dispatch import process_due_deliveries
 
     _many(80, receiver.url())
     services.alert_raise(message="Fire", groups=["everyone"])

@@ -17,52 +17,52 @@ def team(make_contact):
     return ann, bob, cid
 
 
-def test_it_fans_out_once_per_contact_method_across_overlapping_groups(team):
-    alert = services.alert_raise(message="Fire", groups=["ops", "all"])
+def test_fans_out_once_per_contact_method_across_overlapping_groups(team):
+    alert = services.alert_raise(message="Fire", groups=["ops", "all"]).alert
     rows = sorted(alert.deliveries.values_list("contact_name", "kind"))
     assert rows == [("Ann", "email"), ("Ann", "sms"), ("Bob", "email"), ("Cid", "webhook")]
     assert all(d.state == "pending" and d.next_attempt_at for d in alert.deliveries.all())
     assert set(alert.groups.values_list("name", flat=True)) == {"ops", "all"}
 
 
-def test_it_accepts_groups_and_contacts_as_objects_ids_or_names(team):
+def test_accepts_groups_and_contacts_as_objects_ids_or_names(team):
     ann, bob, _cid = team
     ops = ann.groups.get(name="ops")
-    alert = services.alert_raise(message="Fire", groups=[ops.pk], contacts=["Cid", bob])
+    alert = services.alert_raise(message="Fire", groups=[ops.pk], contacts=["Cid", bob]).alert
     assert alert.deliveries.count() == 4
 
 
-def test_it_reaches_one_address_once_even_when_two_contacts_share_it(make_contact):
+def test_reaches_one_address_once_even_when_two_contacts_share_it(make_contact):
     make_contact("Desk A", email="desk@example.com", groups=["desk"])
     make_contact("Desk B", email="DESK@example.com", groups=["desk"])
-    alert = services.alert_raise(message="Fire", groups=["desk"])
+    alert = services.alert_raise(message="Fire", groups=["desk"]).alert
     assert alert.deliveries.count() == 1
 
 
-def test_it_filters_by_channel_and_skips_disabled_methods_and_inactive_contacts(team):
+def test_filters_by_channel_and_skips_disabled_methods_and_inactive_contacts(team):
     _ann, bob, cid = team
     ContactMethod.objects.filter(contact=bob).update(is_enabled=False)
     cid.is_active = False
     cid.save()
-    alert = services.alert_raise(message="Fire", groups=["all", "ops"], channels=["email"])
+    alert = services.alert_raise(message="Fire", groups=["all", "ops"], channels=["email"]).alert
     assert list(alert.deliveries.values_list("contact_name", "kind")) == [("Ann", "email")]
 
 
 def test_a_dry_run_lists_recipients_and_writes_nothing(team):
-    alert = services.alert_raise(message="Fire", groups=["ops"], dry_run=True)
-    assert alert.pk is None
-    assert [r.as_dict()["contact_name"] for r in alert.recipients] == ["Ann", "Ann", "Bob"]
+    preview = services.alert_preview(message="Fire", groups=["ops"])
+    assert preview.alert.pk is None
+    assert [r.as_dict()["contact_name"] for r in preview.recipients] == ["Ann", "Ann", "Bob"]
     assert not Alert.objects.exists()
 
 
-def test_it_refuses_an_alert_that_reaches_nobody(make_contact):
+def test_refuses_an_alert_that_reaches_nobody(make_contact):
     make_contact("Nobody", groups=["empty"])
     with pytest.raises(NoRecipients):
         services.alert_raise(message="Fire", groups=["empty"])
     assert not Alert.objects.exists()
 
 
-def test_it_names_unknown_groups(team):
+def test_names_unknown_groups(team):
     with pytest.raises(UnknownRecipient, match="nope"):
         services.alert_raise(message="Fire", groups=["ops", "nope"])
 
@@ -77,7 +77,7 @@ def test_it_names_unknown_groups(team):
         {"message": "x", "location": {"lat": "north"}},
     ],
 )
-def test_it_validates_its_input(team, kwargs):
+def test_validates_its_input(team, kwargs):
     with pytest.raises(InvalidAlert):
         services.alert_raise(groups=["ops"], **kwargs)
 
@@ -85,12 +85,13 @@ def test_it_validates_its_input(team, kwargs):
 def test_the_same_idempotency_key_returns_the_same_alert(team, operator):
     first = services.alert_raise(
         message="Fire", groups=["ops"], raised_by=operator, idempotency_key="k1"
-    )
+    ).alert
     again = services.alert_raise(
         message="Fire", groups=["ops"], raised_by=operator, idempotency_key="k1"
     )
-    assert again.pk == first.pk
+    assert again.alert.pk == first.pk
     assert again.replayed
+    assert not again.created
     assert Alert.objects.count() == 1
     assert Delivery.objects.count() == 3
 
@@ -101,8 +102,10 @@ def test_an_idempotency_key_is_scoped_per_user(team, operator):
     other = make_user("otto")
     a = services.alert_raise(
         message="Fire", groups=["ops"], raised_by=operator, idempotency_key="k"
-    )
-    b = services.alert_raise(message="Fire", groups=["ops"], raised_by=other, idempotency_key="k")
+    ).alert
+    b = services.alert_raise(
+        message="Fire", groups=["ops"], raised_by=other, idempotency_key="k"
+    ).alert
     assert a.pk != b.pk
 
 
@@ -115,16 +118,16 @@ def test_reusing_an_idempotency_key_for_another_alert_is_refused(team, operator)
 
 
 def test_a_dedup_key_folds_repeats_into_the_open_alert(team):
-    first = services.alert_raise(message="db down", groups=["ops"], dedup_key="netprobe:7")
+    first = services.alert_raise(message="db down", groups=["ops"], dedup_key="netprobe:7").alert
     again = services.alert_raise(message="db down", groups=["ops"], dedup_key="netprobe:7")
-    assert again.pk == first.pk
+    assert again.alert.pk == first.pk
     assert again.deduplicated
     first.refresh_from_db()
     assert first.dedup_count == 1
     assert Delivery.objects.count() == 3
     assert AlertEvent.objects.filter(kind="deduplicated").count() == 1
     services.alert_resolve(dedup_key="netprobe:7")
-    third = services.alert_raise(message="db down", groups=["ops"], dedup_key="netprobe:7")
+    third = services.alert_raise(message="db down", groups=["ops"], dedup_key="netprobe:7").alert
     assert third.pk != first.pk
 
 
@@ -141,7 +144,9 @@ def test_a_test_alert_goes_to_one_method_even_a_disabled_one(team):
 
 def test_raising_logs_the_event_and_schedules_reminders_when_ack_is_required(team, settings):
     settings.SOS_REMINDER_INTERVAL_MIN = 5
-    alert = services.alert_raise(message="Fire", groups=["ops"], require_ack=True, reminder_max=2)
+    alert = services.alert_raise(
+        message="Fire", groups=["ops"], require_ack=True, reminder_max=2
+    ).alert
     (event,) = alert.events.all()
     assert event.kind == "raised"
     assert event.data["deliveries"] == 3
@@ -151,7 +156,7 @@ def test_raising_logs_the_event_and_schedules_reminders_when_ack_is_required(tea
 
 
 def test_the_event_log_is_append_only(team):
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     event = alert.events.get()
     event.message = "rewritten"
     with pytest.raises(ValueError, match="append-only"):

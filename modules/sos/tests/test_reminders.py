@@ -23,7 +23,7 @@ def alert(make_contact, dispatch):
         reminder_interval_min=5,
         reminder_max=2,
         escalate_to="leads",
-    )
+    ).alert
     dispatch()
     return alert
 
@@ -32,7 +32,7 @@ def sent_to() -> list[tuple[str, str]]:
     return [(m.to[0], m.subject.split(":")[0]) for m in mail.outbox]
 
 
-def test_it_reminds_only_those_who_did_not_answer_then_escalates(alert, dispatch):
+def test_reminds_only_those_who_did_not_answer_then_escalates(alert, dispatch):
     start = timezone.now()
     ann = alert.deliveries.get(contact_name="Ann")
     services.delivery_acknowledge(delivery=ann, answer="safe")

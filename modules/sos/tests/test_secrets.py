@@ -61,7 +61,7 @@ def test_the_api_answer_to_creating_an_apprise_method_does_not_echo_it(operator_
 
 @pytest.mark.parametrize("who", ["viewer_api", "operator_api"])
 def test_deliveries_show_only_the_scheme_of_an_apprise_url(request, chat, who):
-    alert = services.alert_raise(message="Fire", contacts=["Chat"])
+    alert = services.alert_raise(message="Fire", contacts=["Chat"]).alert
     api = request.getfixturevalue(who)
     detail = api.get(f"/api/sos/alerts/{alert.pk}/")
     assert detail.status_code == 200
@@ -71,7 +71,7 @@ def test_deliveries_show_only_the_scheme_of_an_apprise_url(request, chat, who):
 
 @pytest.mark.parametrize("who", ["viewer", "operator"])
 def test_the_pages_show_only_the_scheme_of_an_apprise_url(request, chat, who):
-    alert = services.alert_raise(message="Fire", contacts=["Chat"])
+    alert = services.alert_raise(message="Fire", contacts=["Chat"]).alert
     client = Client()
     client.force_login(request.getfixturevalue(who))
     contact_page = client.get(f"/sos/contacts/{chat.contact_id}/")

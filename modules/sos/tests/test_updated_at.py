@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from modules.sos import services
-from modules.sos.claims import claim_due, requeue_expired_leases
 from modules.sos.models import Alert, Delivery
-from modules.sos.reminders import alerts_remind_due
+from modules.sos.outbox.claims import claim_due, requeue_expired_leases
+from modules.sos.outbox.reminders import alerts_remind_due
 from modules.sos.tests.peers import Reply
 
 LONG_AGO = timezone.now() - timedelta(days=1)
@@ -34,12 +34,12 @@ def assert_fresh(alert: Alert, since: datetime) -> None:
 def alert(make_contact, receiver) -> Alert:
     make_contact("Ann", email="ann@example.com", groups=["ops"])
     make_contact("Bot", webhook=receiver.url(), groups=["ops"])
-    alert = services.alert_raise(message="Fire", groups=["ops"], require_ack=True)
+    alert = services.alert_raise(message="Fire", groups=["ops"], require_ack=True).alert
     backdate(alert)
     return alert
 
 
-def test_it_stamps_updated_at_on_send_ack_and_cancel(alert, dispatch, operator_api):
+def test_stamps_updated_at_on_send_ack_and_cancel(alert, dispatch, operator_api):
     start = timezone.now()
     dispatch()
     assert set(alert.deliveries.values_list("state", flat=True)) == {"sent"}
@@ -59,7 +59,7 @@ def test_it_stamps_updated_at_on_send_ack_and_cancel(alert, dispatch, operator_a
         > datetime.fromisoformat(row["created_at"])
     )
 
-    other = services.alert_raise(message="Flood", groups=["ops"])
+    other = services.alert_raise(message="Flood", groups=["ops"]).alert
     backdate(other)
     start = timezone.now()
     assert services.alert_cancel(alert=other) == 2
@@ -67,7 +67,7 @@ def test_it_stamps_updated_at_on_send_ack_and_cancel(alert, dispatch, operator_a
     assert_fresh(other, start)
 
 
-def test_it_stamps_updated_at_on_claims_retries_and_expired_leases(
+def test_stamps_updated_at_on_claims_retries_and_expired_leases(
     alert, receiver, dispatch, settings
 ):
     receiver.script("/hook", Reply(503))
@@ -91,11 +91,11 @@ def test_it_stamps_updated_at_on_claims_retries_and_expired_leases(
     assert bot.updated_at >= start
 
 
-def test_it_stamps_updated_at_on_reminders_and_operator_retries(make_contact, dispatch):
+def test_stamps_updated_at_on_reminders_and_operator_retries(make_contact, dispatch):
     make_contact("Ann", email="ann@example.com", groups=["ops"])
     alert = services.alert_raise(
         message="Fire", groups=["ops"], require_ack=True, reminder_interval_min=5, reminder_max=1
-    )
+    ).alert
     dispatch()
     backdate(alert)
     start = timezone.now()

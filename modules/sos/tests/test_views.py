@@ -24,7 +24,7 @@ def ops(make_contact):
 
 def test_viewers_see_every_page_but_no_raise_form(viewer, ops):
     client = login(viewer)
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     group = Group.objects.get()
     pages = ["/sos/", f"/sos/alerts/{alert.pk}/", "/sos/contacts/", f"/sos/contacts/{ops.pk}/"]
     for url in [*pages, "/sos/groups/", f"/sos/groups/{group.pk}/"]:
@@ -87,7 +87,7 @@ def test_the_form_reports_what_is_wrong(operator, ops):
 
 def test_the_live_partial_polls_until_every_delivery_is_done(operator, ops, dispatch):
     client = login(operator)
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     live = client.get(f"/sos/alerts/{alert.pk}/live/").content.decode()
     assert 'hx-trigger="every 1500ms"' in live
     assert 'data-percent="0"' in live
@@ -99,7 +99,7 @@ def test_the_live_partial_polls_until_every_delivery_is_done(operator, ops, disp
 
 
 def test_an_operator_cancels_from_the_alert_page(operator, ops):
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     response = login(operator).post(f"/sos/alerts/{alert.pk}/cancel/", follow=True)
     assert "Alert cancelled: 1 deliveries" in response.content.decode()
     alert.refresh_from_db()
@@ -148,7 +148,7 @@ def test_csv_import_from_the_ui(operator, db):
 
 
 def test_pages_use_no_inline_scripts_or_styles(operator, ops):
-    alert = services.alert_raise(message="Fire", groups=["ops"])
+    alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     client = login(operator)
     for url in ("/sos/", f"/sos/alerts/{alert.pk}/", f"/sos/contacts/{ops.pk}/"):
         page = client.get(url).content.decode()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 from django.core import mail
 from django.db import OperationalError
 
-from modules.sos import services, tasks, wake
+from modules.sos import services
 from modules.sos.models import Delivery
+from modules.sos.outbox import tasks, wake
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:
@@ -31,7 +33,7 @@ def test_raising_wakes_a_thread_that_delivers_and_then_exits(make_contact, setti
     make_contact("Bob", email="bob@example.com", groups=["ops"])
     services.alert_raise(message="Fire", groups=["ops"])
     wait_for(lambda: Delivery.objects.filter(state="sent").count() == 2)
-    wait_for(lambda: not wake.is_running())
+    wait_for(lambda: not any(t.name == "sos-wake" for t in threading.enumerate()))
     assert len(mail.outbox) == 2
 
 
@@ -58,23 +60,11 @@ def test_zappa_mode_runs_the_async_task_which_off_lambda_runs_inline(
     assert len(mail.outbox) == 1
 
 
-def test_the_zappa_entry_points_are_module_level_functions():
+def test_the_zappa_task_is_a_module_level_function():
     from zappa.asynchronous import get_func_task_path
 
-    assert get_func_task_path(tasks.dispatch) == "modules.sos.tasks.dispatch"
+    assert get_func_task_path(tasks.dispatch) == "modules.sos.outbox.tasks.dispatch"
     assert callable(tasks.dispatch.sync)
-    assert tasks.sweep.__module__ == "modules.sos.tasks"
-
-
-def test_the_scheduled_sweep_accepts_an_event_and_a_context(make_contact):
-    make_contact("Ann", email="ann@example.com", groups=["ops"])
-    services.alert_raise(message="Fire", groups=["ops"])
-    event = {
-        "detail-type": "Scheduled Event",
-        "resources": ["arn:...:rule/x-modules.sos.tasks.sweep"],
-    }
-    report = tasks.sweep(event, None)
-    assert report["sent"] == 1
 
 
 def test_none_mode_leaves_the_rows_to_a_worker(make_contact, django_capture_on_commit_callbacks):

@@ -33,11 +33,11 @@ def wake_mode(**env: str) -> str:
     return result.stdout.strip()
 
 
-def test_it_wakes_a_thread_off_lambda():
+def test_wakes_a_thread_off_lambda():
     assert wake_mode() == "thread"
 
 
-def test_it_wakes_through_zappa_on_lambda():
+def test_wakes_through_zappa_on_lambda():
     assert wake_mode(AWS_LAMBDA_FUNCTION_NAME="portal-production") == "zappa"
 
 

@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from modules.faces import services
 from modules.faces.engine import PICKS
-from modules.faces.imaging import ImageError
 from modules.faces.models import Comparison
+from portal.errors import PortalError
 
 EXIT_MATCH, EXIT_NO_MATCH, EXIT_ERROR = 0, 1, 2
 
@@ -43,8 +43,10 @@ class Command(BaseCommand):
                     pick=options["pick"],
                     source=Comparison.Source.CLI,
                 )
-        except ImageError as exc:
-            self._fail(options, exc.code, exc.message, exc.as_dict()["details"])
+        except PortalError as exc:
+            # str(): a missing-models error names the folders searched, which an operator
+            # at the command line needs (clients of the API get a message without paths).
+            self._fail(options, exc.code, str(exc), exc.details)
         except OSError as exc:
             self._fail(options, "unreadable_file", f"{exc.filename}: {exc.strerror}", {})
         except ValueError as exc:

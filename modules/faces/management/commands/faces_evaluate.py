@@ -10,8 +10,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from modules.faces import evaluate, services
-from modules.faces.engine import PICKS
+from modules.faces import services
+from modules.faces.engine import PICKS, CompareOptions, evaluate
 
 
 class Command(BaseCommand):
@@ -41,8 +41,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         threshold = options["threshold"]
         threshold = settings.FACES_THRESHOLD if threshold is None else threshold
-        if not 0 < threshold <= 2:
-            self._fail("--threshold must be greater than 0 and at most 2")
+        try:
+            CompareOptions(threshold=threshold, pick=options["pick"])
+        except ValueError as exc:
+            self._fail(f"--{exc}")
         path: Path = options["pairs"]
         try:
             pairs = evaluate.read_pairs(path)

@@ -16,39 +16,36 @@ from django.core.management.base import BaseCommand, CommandError
 
 from modules.netprobe import services
 from modules.netprobe.probes import KINDS, ProbeOptionsError
+from modules.netprobe.probes.catalog import described_help, options_by_name
 from modules.netprobe.runner import execute
 from modules.netprobe.serializers import ProbeResultSerializer
 from portal.egress import EgressForbidden, get_policy
+from portal.errors import PortalError
 
 USAGE_ERROR = 2
 PROBE_FAILED = 1
 
-# (flag, option name, type, help): a flag is sent only when given.
-VALUE_FLAGS: tuple[tuple[str, str, type, str], ...] = (
-    ("--port", "port", int, "tcp, tls: the port (default: from the target, 443 for tls)"),
-    ("--count", "count", int, "tcp, ping, traceroute: packets / probes per hop"),
-    ("--interval", "interval", float, "tcp, ping: seconds between packets"),
-    ("--timeout", "timeout", float, "seconds"),
-    ("--record-type", "record_type", str, "dns: A, AAAA, CNAME, MX, NS, TXT, SOA, SRV, CAA, PTR"),
-    ("--resolver", "resolver", str, "dns: IP[:port] (default: the system resolver)"),
-    ("--transport", "transport", str, "dns: udp or tcp"),
-    ("--method", "method", str, "http: GET or HEAD"),
-    ("--max-redirects", "max_redirects", int, "http"),
-    ("--expect-status", "expect_status", str, "http: e.g. 200,301-308,2xx"),
-    ("--keyword", "keyword", str, "http: text the body must contain"),
-    ("--regex", "regex", str, "http: a regular expression the body must match"),
-    ("--body-excerpt-bytes", "body_excerpt_bytes", int, "http"),
-    ("--starttls", "starttls", str, "tls: smtp, imap or pop3"),
-    ("--servername", "servername", str, "tls: SNI and the name to verify"),
-    ("--max-hops", "max_hops", int, "traceroute"),
-)
-# (flag, option name, value it sets, help)
-SWITCHES: tuple[tuple[str, str, Any, str], ...] = (
-    ("--dnssec", "dnssec", True, "dns: ask for the AD flag"),
-    ("--no-follow", "follow_redirects", False, "http: do not follow redirects"),
-    ("--insecure", "verify_tls", False, "http, tls: do not fail on an unverifiable certificate"),
-    ("--no-reverse-dns", "reverse_dns", False, "traceroute: skip hop names"),
-)
+VALUE_TYPES: dict[str, type] = {"int": int, "float": float}
+
+
+def add_option_flags(parser: ArgumentParser) -> None:
+    """One flag per probe option, derived from the kinds' option dataclasses; a flag is sent
+    only when given. A switch sets the opposite of the option's default."""
+    for name, infos in options_by_name().items():
+        info, text = infos[0], described_help(infos)
+        if info.type == "bool":
+            parser.add_argument(
+                info.flag,
+                dest=f"opt_{name}",
+                action="store_const",
+                const=not info.default,
+                help=text,
+            )
+            continue
+        if info.type == "choice":
+            text = f"{text} ({', '.join(c for c in info.choices if c)})"
+        kind = VALUE_TYPES.get(info.type, str)
+        parser.add_argument(info.flag, dest=f"opt_{name}", type=kind, help=text)
 
 
 class Command(BaseCommand):
@@ -57,12 +54,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("kind", choices=list(KINDS))
         parser.add_argument("target")
-        for flag, name, kind, text in VALUE_FLAGS:
-            parser.add_argument(flag, dest=f"opt_{name}", type=kind, help=text)
-        for flag, name, value, text in SWITCHES:
-            parser.add_argument(
-                flag, dest=f"opt_{name}", action="store_const", const=value, help=text
-            )
+        add_option_flags(parser)
         family = parser.add_mutually_exclusive_group()
         family.add_argument("-4", dest="opt_ip_version", action="store_const", const=4, help="IPv4")
         family.add_argument("-6", dest="opt_ip_version", action="store_const", const=6, help="IPv6")
@@ -88,10 +80,10 @@ class Command(BaseCommand):
                     raise ProbeOptionsError({"option": f"-o expects NAME=VALUE, got {item!r}"})
                 options[name.strip()] = value
             data = self._run(opts["kind"], opts["target"], options, save=not opts["no_save"])
-        except ProbeOptionsError as exc:
-            self._refuse(opts["json"], exc.code, str(exc), {"fields": exc.errors})
-        except EgressForbidden as exc:
-            details = {"host": exc.host, "address": exc.address, "reason": exc.reason}
+        except PortalError as exc:
+            details = exc.details
+            if isinstance(exc, EgressForbidden):  # a shell user gets the refused address too
+                details = {**details, "address": exc.address, "reason": exc.reason}
             self._refuse(opts["json"], exc.code, exc.message, details)
         if opts["json"]:
             self.stdout.write(json.dumps(data, indent=2, default=str))
@@ -109,10 +101,10 @@ class Command(BaseCommand):
         raise CommandError(f"{code}: {message}", returncode=USAGE_ERROR)
 
     def _run(self, kind: str, target: str, options: dict[str, Any], *, save: bool) -> dict:
-        if save:
-            row = services.probe_run(kind=kind, target=target, options=options)
-            return dict(ProbeResultSerializer(row).data)
         spec = services.probe_validate(kind=kind, target=target, options=options)
+        if save:
+            row = services.probe_run(spec=spec)
+            return dict(ProbeResultSerializer(row).data)
         return {
             "id": None,
             **execute(spec, policy=get_policy(), limits=services.probe_limits()).to_dict(),

@@ -50,35 +50,37 @@ class Command(BaseCommand):
         location = None
         if options["lat"] is not None:
             location = {"lat": options["lat"], "lon": options["lon"]}
+        fields: dict[str, Any] = {
+            "message": options["message"],
+            "severity": options["severity"],
+            "groups": options["group"],
+            "contacts": options["contact"],
+            "channels": options["channel"],
+            "location": location,
+            "require_ack": options["require_ack"],
+            "dedup_key": options["dedup_key"],
+            "raised_by": user,
+            "source": "cli",
+        }
         try:
-            alert = services.alert_raise(
-                message=options["message"],
-                severity=options["severity"],
-                groups=options["group"],
-                contacts=options["contact"],
-                channels=options["channel"],
-                location=location,
-                require_ack=options["require_ack"],
-                dedup_key=options["dedup_key"],
-                idempotency_key=options["idempotency_key"],
-                raised_by=user,
-                source="cli",
-                dry_run=options["dry_run"],
-            )
+            if options["dry_run"]:
+                self._preview(services.alert_preview(**fields), as_json=options["json"])
+                return
+            raised = services.alert_raise(**fields, idempotency_key=options["idempotency_key"])
         except SosError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from exc
-        if options["dry_run"]:
-            recipients = [r.as_dict() for r in alert.recipients]  # type: ignore[attr-defined]
-            if options["json"]:
-                self.stdout.write(json.dumps({"recipients": recipients}))
-            else:
-                for r in recipients:
-                    self.stdout.write(f"{r['kind']:8} {r['contact_name']} <{r['address']}>")
-                self.stdout.write(f"{len(recipients)} recipients (dry run, nothing sent)")
-            return
-        count = alert.deliveries.count()
+        count = raised.alert.deliveries.count()
         if options["json"]:
-            self.stdout.write(json.dumps({"alert": alert.pk, "deliveries": count}))
+            self.stdout.write(json.dumps({"alert": raised.alert.pk, "deliveries": count}))
         else:
-            note = " (existing alert)" if getattr(alert, "deduplicated", False) else ""
-            self.stdout.write(f"Alert #{alert.pk} raised to {count} contact methods{note}")
+            note = " (existing alert)" if raised.deduplicated else ""
+            self.stdout.write(f"Alert #{raised.alert.pk} raised to {count} contact methods{note}")
+
+    def _preview(self, preview: services.AlertPreview, *, as_json: bool) -> None:
+        recipients = [r.as_dict() for r in preview.recipients]
+        if as_json:
+            self.stdout.write(json.dumps({"recipients": recipients}))
+            return
+        for r in recipients:
+            self.stdout.write(f"{r['kind']:8} {r['contact_name']} <{r['address']}>")
+        self.stdout.write(f"{len(recipients)} recipients (dry run, nothing sent)")

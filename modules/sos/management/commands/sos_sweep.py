@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from modules.sos.dispatch import process_due_deliveries
+from modules.sos.outbox.dispatch import process_due_deliveries
 
 
 class Command(BaseCommand):

@@ -13,8 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from modules.sos.dispatch import (
-    PassReport,
+from modules.sos.outbox.claims import PassReport
+from modules.sos.outbox.dispatch import (
     process_due_deliveries,
     refresh_connections,
     seconds_until_due,

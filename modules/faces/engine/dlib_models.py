@@ -1,4 +1,4 @@
-"""Where the dlib model files are and the process-wide loaded dlib objects.
+"""Where the dlib model files are, and the engine's one cache: the loaded dlib objects.
 
 Model files come from the ``face_recognition_models`` package, located by path and never
 imported (its ``__init__`` needs pkg_resources). Only the 5-point landmarks and the ResNet are
@@ -22,14 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from modules.faces.engine.errors import ModelsNotFoundError
+
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 MODEL_FILES = (LANDMARKS_FILE, RECOGNITION_FILE)
 MODELS_DIR_ENV = "FACES_MODELS_DIR"
-
-
-class ModelsNotFoundError(RuntimeError):
-    """The dlib model files are missing: a deployment problem, not a user error."""
 
 
 def find_models_dir(models_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -99,6 +97,8 @@ class DlibModels:
             self._idle.put(detector)
 
 
+# The face engine's only cache: engines are cheap settings objects built per call, while the
+# models are slow to load and large, so every engine reading the same directory shares them.
 _MODELS: dict[Path, DlibModels] = {}
 _MODELS_LOCK = threading.Lock()
 
@@ -112,3 +112,16 @@ def load_models(directory: Path, detector_pool_size: int) -> DlibModels:
                 models = DlibModels(directory, detector_pool_size)
                 _MODELS[directory] = models
     return models
+
+
+def readiness() -> dict[str, str]:
+    """/readyz's check for this module: the model files are where the engine looks.
+
+    A path lookup only: imports neither dlib nor numpy.
+    """
+    try:
+        directory = find_models_dir()
+    except ModelsNotFoundError as exc:
+        return {"models": f"missing: {exc}"}
+    missing = [name for name in MODEL_FILES if not (directory / name).is_file()]
+    return {"models": "ok" if not missing else "missing: " + ", ".join(missing)}

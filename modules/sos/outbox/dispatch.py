@@ -22,7 +22,8 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from modules.sos.channels import ChannelError, ChannelSet, Sent, Target
-from modules.sos.claims import (
+from modules.sos.models import Alert, Delivery
+from modules.sos.outbox.claims import (
     Outcome,
     PassReport,
     claim_due,
@@ -30,34 +31,22 @@ from modules.sos.claims import (
     release_unstarted,
     requeue_expired_leases,
 )
-from modules.sos.leases import (
+from modules.sos.outbox.job import Job
+from modules.sos.outbox.leases import (
     check_lease_settings,
     claim_rounds,
     lease_covers_send,
     min_lease_s,
     send_timeout_s,
 )
-from modules.sos.locking import retry_if_locked
-from modules.sos.models import Alert, Delivery
-from modules.sos.rendering import Job, render_message
+from modules.sos.outbox.locking import retry_if_locked
+from modules.sos.outbox.rendering import render_message
 
 logger = logging.getLogger("modules.sos.dispatch")
 
 State = Delivery.State
 EMPTY_CLAIM_PAUSE_S = 0.25
 FLUSH_S = 0.05  # outcomes are written back at least this often
-
-__all__ = [
-    "Outcome",
-    "PassReport",
-    "claim_due",
-    "default_channels",
-    "process_due_deliveries",
-    "record_outcomes",
-    "requeue_expired_leases",
-    "seconds_until_due",
-    "send_job",
-]
 
 
 def default_channels() -> ChannelSet:
@@ -202,7 +191,7 @@ def process_due_deliveries(
     `now` pins the clock (tests); rows that fail transiently are due again later and left for
     the next pass. Raises ImproperlyConfigured when SOS_LEASE_S cannot cover one send.
     """
-    from modules.sos.reminders import alerts_remind_due
+    from modules.sos.outbox.reminders import alerts_remind_due
 
     check_lease_settings()
     started = time.monotonic()

@@ -82,11 +82,13 @@ class Face:
 @dataclass(frozen=True)
 class FaceWarning:
     code: str  # several_faces | face_too_small | face_blurry | face_partly_outside
-    which: str  # "a" or "b"
+    which: str | None  # "a" or "b" in a comparison; None for the one photo of enroll or search
     message: str
     face: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        if self.which is None:
+            return {"code": self.code, "face": self.face, "message": self.message}
         return {"code": self.code, "which": self.which, "face": self.face, "message": self.message}
 
 
@@ -134,7 +136,7 @@ class FaceAnalysis:
 class Comparison:
     match: bool
     distance: float
-    similarity: float  # 0-100, see engine.similarity()
+    similarity: float  # 0-100, see distance.similarity()
     threshold: float
     model: str
     pick: str

@@ -19,9 +19,9 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from modules.sos.channels import ChannelError, Sent
-from modules.sos.locking import retry_if_locked
 from modules.sos.models import Alert, AlertEvent, ContactMethod, Delivery
-from modules.sos.rendering import Job
+from modules.sos.outbox.job import Job
+from modules.sos.outbox.locking import retry_if_locked
 
 logger = logging.getLogger("modules.sos.dispatch")
 _rng = random.SystemRandom()

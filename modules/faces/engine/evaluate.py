@@ -18,9 +18,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from modules.faces.engine import DEFAULT_THRESHOLD, FaceEngine, Pick, compare_analyses, get_engine
-from modules.faces.imaging import ImageError
-from modules.faces.results import FaceAnalysis
+from modules.faces.engine.distance import DEFAULT_THRESHOLD
+from modules.faces.engine.errors import ImageError
+from modules.faces.engine.options import CompareOptions, Pick
+from modules.faces.engine.pipeline import FaceEngine, compare_analyses
+from modules.faces.engine.results import FaceAnalysis
 
 _TRUE = frozenset({"1", "true", "yes", "same", "y", "t"})
 _FALSE = frozenset({"0", "false", "no", "different", "n", "f"})
@@ -179,7 +181,8 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
 ) -> Evaluation:
     """Encode each distinct image once, then score every pair at ``threshold``."""
-    engine = engine or get_engine()
+    options = CompareOptions(threshold=threshold, pick=pick)
+    engine = engine or FaceEngine()
     started = time.perf_counter()
     base = Path(root)
     names = list(dict.fromkeys(name for pair in pairs for name in (pair.a, pair.b)))
@@ -188,7 +191,7 @@ def evaluate(
         analyses[name] = _analyze(engine, base / name, name)
         if progress is not None:
             progress(done, len(names))
-    outcomes = [_score(pair, analyses, threshold, pick) for pair in pairs]
+    outcomes = [_score(pair, analyses, options) for pair in pairs]
     scored = [(o.distance, o.pair.same) for o in outcomes if o.distance is not None]
     best = best_threshold(scored)
     return Evaluation(
@@ -213,7 +216,7 @@ def _analyze(engine: FaceEngine, path: Path, name: str) -> FaceAnalysis | str:
 
 
 def _score(
-    pair: LabelledPair, analyses: dict[str, FaceAnalysis | str], threshold: float, pick: Pick
+    pair: LabelledPair, analyses: dict[str, FaceAnalysis | str], options: CompareOptions
 ) -> PairOutcome:
     found: list[FaceAnalysis] = []
     for name in (pair.a, pair.b):
@@ -223,7 +226,7 @@ def _score(
         if not analysis.faces:
             return PairOutcome(pair, None, None, error="no_face", error_image=name)
         found.append(analysis)
-    comparison = compare_analyses(found[0], found[1], threshold=threshold, pick=pick)
+    comparison = compare_analyses(found[0], found[1], options)
     return PairOutcome(pair, comparison.distance, comparison.match)
 
 

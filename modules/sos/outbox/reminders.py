@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import F
 
-from modules.sos.locking import retry_if_locked
 from modules.sos.models import Alert, AlertEvent, Delivery
+from modules.sos.outbox.locking import retry_if_locked
 from modules.sos.recipients import build_deliveries, resolve_recipients
 
 State = Delivery.State

@@ -3,7 +3,7 @@
 SOS_WAKE=thread (the default off Lambda) lets `make run` deliver with no other process: the
 thread drains what is due, then stays while retries, leases or reminders are scheduled and exits
 when none are. SOS_WAKE=zappa (the default when AWS_LAMBDA_FUNCTION_NAME is set, since Lambda
-freezes threads once the response is returned) invokes modules.sos.tasks.dispatch
+freezes threads once the response is returned) invokes modules.sos.outbox.tasks.dispatch
 asynchronously. SOS_WAKE=none leaves the rows to `sos_worker` or the scheduled sweep.
 """
 
@@ -31,7 +31,7 @@ def wake() -> None:
     if mode == "none":
         return
     if mode == "zappa":
-        from modules.sos.tasks import dispatch
+        from modules.sos.outbox.tasks import dispatch
 
         dispatch()
         return
@@ -43,13 +43,8 @@ def wake() -> None:
             _thread.start()
 
 
-def is_running() -> bool:
-    with _lock:
-        return _thread is not None
-
-
 def _loop() -> None:
-    from modules.sos.dispatch import process_due_deliveries, seconds_until_due
+    from modules.sos.outbox.dispatch import process_due_deliveries, seconds_until_due
 
     global _thread
     try:

@@ -1,4 +1,4 @@
-"""What a delivery says: signed acknowledgement links and messages rendered from templates.
+"""What a delivery says: subject, text, HTML, SMS and webhook payload, from templates.
 
 Subjects and bodies live in templates/emails/sos-alert-*.txt|html, the SMS text in
 templates/sos/sms.txt; the webhook payload follows templates/sos/webhook-schema.json.
@@ -6,90 +6,18 @@ templates/sos/sms.txt; the webhook payload follows templates/sos/webhook-schema.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core import signing
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
 
+from modules.sos.ack_links import ack_url
 from modules.sos.channels.base import Message
 from modules.sos.channels.sms import fit_sms, segments
-from modules.sos.errors import AckLinkInvalid
+from modules.sos.models import osm_url
+from modules.sos.outbox.job import Job
 
-ACK_SALT = "modules.sos.ack"
 SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Job:
-    """One claimed delivery, copied out of the database for a send thread."""
-
-    delivery_id: int
-    lease_token: str
-    attempt: int
-    round: int
-    kind: str
-    address: str
-    secret: str
-    contact_name: str
-    method_id: int | None
-    escalation: bool
-    alert_id: int
-    message: str
-    severity: str
-    is_test: bool
-    require_ack: bool
-    source: str
-    raised_at: datetime
-    latitude: float | None
-    longitude: float | None
-    accuracy_m: float | None
-    refuse: str = ""  # set when the row must fail without a send (method deleted or disabled)
-    lease_until: datetime | None = None  # the send must not start unless the lease covers it
-
-    @property
-    def idempotency_key(self) -> str:
-        return f"sos-{self.delivery_id}-{self.round}"
-
-
-def ack_token(delivery_id: int) -> str:
-    return signing.dumps(delivery_id, salt=ACK_SALT, compress=False)
-
-
-def read_ack_token(token: str) -> int:
-    max_age = settings.SOS_ACK_MAX_AGE_DAYS * 86400
-    try:
-        value = signing.loads(token, salt=ACK_SALT, max_age=max_age)
-    except signing.SignatureExpired:
-        raise AckLinkInvalid("This acknowledgement link has expired.", expired=True) from None
-    except signing.BadSignature:
-        raise AckLinkInvalid("This acknowledgement link is not valid.") from None
-    if not isinstance(value, int):
-        raise AckLinkInvalid("This acknowledgement link is not valid.")
-    return value
-
-
-def public_base_url() -> str:
-    if settings.PUBLIC_BASE_URL:
-        return settings.PUBLIC_BASE_URL
-    host = next((h for h in settings.ALLOWED_HOSTS if h and "*" not in h and h[0] != "."), "")
-    if settings.DEBUG or not host:
-        return "http://127.0.0.1:8000"
-    return f"https://{host}"
-
-
-def ack_url(delivery_id: int) -> str:
-    token = ack_token(delivery_id)
-    try:
-        path = reverse("sos:ack", args=[token])
-    except (
-        NoReverseMatch
-    ):  # the UI is not mounted here (PORTAL_MODULES), the link still works there
-        path = f"/sos/ack/{token}/"
-    return public_base_url() + path
 
 
 def _context(job: Job, link: str) -> dict[str, Any]:
@@ -99,10 +27,7 @@ def _context(job: Job, link: str) -> dict[str, Any]:
             "lat": job.latitude,
             "lon": job.longitude,
             "accuracy_m": job.accuracy_m,
-            "osm": (
-                f"https://www.openstreetmap.org/?mlat={job.latitude:.6f}&mlon={job.longitude:.6f}"
-                f"#map=16/{job.latitude:.6f}/{job.longitude:.6f}"
-            ),
+            "osm": osm_url(job.latitude, job.longitude),
         }
     return {
         "job": job,

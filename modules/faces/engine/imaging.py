@@ -1,4 +1,4 @@
-"""Image intake for Face_Comparison: untrusted bytes in, an upright RGB Pillow image out.
+"""Image intake: untrusted bytes in, an upright RGB Pillow image out.
 
 The type comes from the content (never the file name), the byte and pixel limits are checked
 before any pixel is decoded, EXIF orientation is applied, alpha is flattened onto white and
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from modules.faces.engine.errors import ImageTooLargeError, InvalidImageError
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -28,37 +31,6 @@ _WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError)
 
 
-class ImageError(Exception):
-    """A problem with one input image; ``code`` is a stable string clients can switch on."""
-
-    code: ClassVar[str] = "image_error"
-
-    def __init__(self, message: str, *, which: str | None = None, **details: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.which = which
-        self.details: dict[str, object] = dict(details)
-
-    def for_image(self, which: str) -> ImageError:
-        """Tag the error with the input it came from ("a", "b", a file name...) and return it."""
-        self.which = which
-        return self
-
-    def as_dict(self) -> dict[str, object]:
-        details = dict(self.details)
-        if self.which is not None:
-            details["which"] = self.which
-        return {"code": self.code, "message": self.message, "details": details}
-
-
-class InvalidImageError(ImageError):
-    code = "invalid_image"
-
-
-class ImageTooLargeError(ImageError):
-    code = "image_too_large"
-
-
 @dataclass(frozen=True)
 class LoadedImage:
     """An upright RGB image and what was learned while reading it."""
@@ -68,6 +40,7 @@ class LoadedImage:
     source_mode: str  # Pillow mode before conversion, e.g. "RGBA", "L", "P", "CMYK"
     orientation: int  # EXIF orientation that was applied (1 = none)
     byte_size: int
+    decode_ms: float  # reading, limit checks and decoding
 
     @property
     def width(self) -> int:
@@ -96,6 +69,7 @@ def load_image(
         raise RuntimeError(
             "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on; face image intake refuses to run with it"
         )
+    started = time.perf_counter()
     data = _read_limited(source, max_bytes)
     if not data:
         raise InvalidImageError("The file is empty.")
@@ -111,7 +85,7 @@ def load_image(
         raise InvalidImageError(f"Unreadable image header: {exc}") from None
     # No `with`: closing would invalidate the returned image when no conversion was needed,
     # and the source is an in-memory buffer, so nothing leaks.
-    return _decode(image, byte_size=len(data), max_pixels=max_pixels)
+    return _decode(image, byte_size=len(data), max_pixels=max_pixels, started=started)
 
 
 def _read_limited(source: bytes | bytearray | memoryview | BinaryIO, max_bytes: int) -> bytes:
@@ -133,7 +107,7 @@ def _read_limited(source: bytes | bytearray | memoryview | BinaryIO, max_bytes: 
     return data
 
 
-def _decode(image: Image.Image, *, byte_size: int, max_pixels: int) -> LoadedImage:
+def _decode(image: Image.Image, *, byte_size: int, max_pixels: int, started: float) -> LoadedImage:
     width, height = image.size
     if width <= 0 or height <= 0:
         raise InvalidImageError("The image has no pixels.")
@@ -165,6 +139,7 @@ def _decode(image: Image.Image, *, byte_size: int, max_pixels: int) -> LoadedIma
         source_mode=source_mode,
         orientation=orientation,
         byte_size=byte_size,
+        decode_ms=(time.perf_counter() - started) * 1000,
     )
 
 

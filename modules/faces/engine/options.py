@@ -1,0 +1,29 @@
+"""How two photos are compared: the one place the threshold and pick rules are checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from modules.faces.engine.distance import DEFAULT_THRESHOLD
+
+Pick = Literal["largest", "best"]
+PICKS: tuple[str, ...] = ("largest", "best")
+MAX_THRESHOLD = 2.0
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """``threshold``: same person at a distance at most this. ``pick``: which pair of faces is
+    compared when a photo shows several (the largest of each, or the closest pair).
+
+    Raises ValueError on a bad value; the message starts with the option's name."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    pick: Pick = "largest"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= MAX_THRESHOLD:
+            raise ValueError("threshold must be greater than 0 and at most 2")
+        if self.pick not in PICKS:
+            raise ValueError(f"pick must be one of {', '.join(PICKS)}")
