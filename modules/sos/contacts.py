@@ -105,14 +105,21 @@ def contact_method_add(
     """Add a contact method; raises DuplicateMethod when the contact already has the address
     (email addresses compared without case, as deliveries are), or what validate_address does."""
     address = validate_address(kind, address, allow_apprise=allow_apprise)
-    lookup = "address__iexact" if kind == Kind.EMAIL else "address"
-    if ContactMethod.objects.filter(contact=contact, kind=kind, **{lookup: address}).exists():
-        raise DuplicateMethod(
-            f"{contact.name} already has this {kind} address.", details={"field": "address"}
-        )
+    _check_unique(contact, kind, address)
     return ContactMethod.objects.create(
         contact=contact, kind=kind, address=address, label=label[:100], is_enabled=is_enabled
     )
+
+
+def _check_unique(contact: Contact, kind: str, address: str, *, exclude: int | None = None) -> None:
+    """Raises DuplicateMethod when the contact already has the address (email addresses
+    compared without case, as mail servers and deliveries treat them)."""
+    lookup = "address__iexact" if kind == Kind.EMAIL else "address"
+    others = ContactMethod.objects.filter(contact=contact, kind=kind, **{lookup: address})
+    if others.exclude(pk=exclude).exists():
+        raise DuplicateMethod(
+            f"{contact.name} already has this {kind} address.", details={"field": "address"}
+        )
 
 
 def contact_method_update(
@@ -123,6 +130,7 @@ def contact_method_update(
         changes["address"] = validate_address(
             kind, changes.get("address", method.address), allow_apprise=allow_apprise
         )
+        _check_unique(method.contact, kind, changes["address"], exclude=method.pk)
     for name, value in changes.items():
         setattr(method, name, value)
     method.save()
@@ -272,8 +280,17 @@ def _split(cell: str | None) -> list[str]:
 def _parse(data: str) -> tuple[list[_Row], list[dict[str, Any]]]:
     if "\x00" in data:
         raise CsvInvalid("The CSV contains NUL bytes: is it really a CSV text file?")
-    name_limit, group_limit = max_length(Contact, "name"), max_length(Group, "name")
     reader = csv.DictReader(io.StringIO(data.lstrip("\ufeff")))
+    try:
+        return _read(reader)
+    except csv.Error as exc:  # e.g. a field longer than csv.field_size_limit()
+        raise CsvInvalid(
+            f"Line {reader.line_num}: {exc}.", details={"line": reader.line_num}
+        ) from None
+
+
+def _read(reader: csv.DictReader) -> tuple[list[_Row], list[dict[str, Any]]]:
+    name_limit, group_limit = max_length(Contact, "name"), max_length(Group, "name")
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "name" not in header:
         raise CsvInvalid(
