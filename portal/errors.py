@@ -41,11 +41,6 @@ class NotFound(PortalError):
     status = 404
 
 
-class Unprocessable(PortalError):
-    code = "unprocessable"
-    status = 422
-
-
 class PayloadTooLarge(PortalError):
     code = "payload_too_large"
     status = 413

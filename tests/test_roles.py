@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.models import Group
 
 from portal.roles import can_view, is_operator
@@ -57,3 +59,18 @@ def test_a_user_without_a_role_gets_403_from_the_api(db):
     response = api_client(make_user("nobody", role=None)).get("/api/me/")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_a_viewer_is_refused_every_write_operation_of_the_schema(viewer_api):
+    schema = viewer_api.get("/api/schema/?format=json").json()
+    writes = [
+        (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in ("post", "put", "patch", "delete") and path != "/api/auth/token/"
+    ]
+    assert len(writes) > 20
+    for method, path in writes:
+        response = viewer_api.generic(method, path, "{}", content_type="application/json")
+        assert response.status_code == 403, (method, path, response.content)
+        assert response.json()["error"]["code"] == "permission_denied"

@@ -10,7 +10,7 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from portal.egress import EgressPolicy
-from portal.errors import Unprocessable
+from portal.errors import PortalError
 from portal.roles import IsOperator
 from portal.urls import urlpatterns as portal_urlpatterns
 
@@ -36,7 +36,7 @@ class OperatorOnly(APIView):
 
 class UnprocessableView(APIView):
     def get(self, request: Request) -> Response:
-        raise Unprocessable("No face in image_b.", code="no_face", details={"image": "b"})
+        raise PortalError("No face in image_b.", code="no_face", status=422, details={"image": "b"})
 
 
 class Crash(APIView):

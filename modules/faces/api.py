@@ -31,7 +31,6 @@ from modules.faces.serializers import (
     ComparisonSerializer,
     EnrollInputSerializer,
     EnrollResultSerializer,
-    ErrorSerializer,
     ReferenceSerializer,
     SearchInputSerializer,
     SearchResultSerializer,
@@ -39,6 +38,7 @@ from modules.faces.serializers import (
 from modules.faces.uploads import keep_uploads_in_memory
 from portal.errors import NotFound
 from portal.roles import IsOperator, IsViewer
+from portal.schema import error_response
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -50,7 +50,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         "`payload_too_large` (the whole request)",
         422: "`no_face` or `several_faces`; `details.which` names the image",
     }
-    return {code: OpenApiResponse(ErrorSerializer, description=described[code]) for code in codes}
+    return {code: error_response(described[code]) for code in codes}
 
 
 class PhotoUploadMixin:

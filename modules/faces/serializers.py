@@ -212,9 +212,3 @@ class SearchResultSerializer(serializers.Serializer):
     image = ImageInfoSerializer()
     warnings = WarningSerializer(many=True)
     results = SearchHitSerializer(many=True, help_text="Nearest first.")
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The portal's error envelope: {"error": {"code", "message", "details"}}."""
-
-    error = serializers.DictField()

@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
     inline_serializer,
@@ -43,23 +42,10 @@ from modules.netprobe.serializers import (
     ProbeResultSerializer,
     TransitionSerializer,
 )
+from portal.schema import error_response
 
-ErrorEnvelope = inline_serializer(
-    "NetprobeError",
-    {
-        "error": inline_serializer(
-            "NetprobeErrorBody",
-            {
-                "code": serializers.CharField(),
-                "message": serializers.CharField(),
-                "details": serializers.DictField(),
-            },
-        )
-    },
-)
-BAD_REQUEST = OpenApiResponse(
-    ErrorEnvelope,
-    description="validation_error (details.fields names each bad field) or target_forbidden "
+BAD_REQUEST = error_response(
+    "validation_error (details.fields names each bad field) or target_forbidden "
     "(the egress policy refuses the target; no packet was sent)",
 )
 

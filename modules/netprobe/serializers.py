@@ -214,7 +214,7 @@ class MonitorSerializer(serializers.ModelSerializer):
         required=False,
         help_text="SOS Broadcast group alerted when the monitor goes down or recovers",
     )
-    last_result = ProbeBriefSerializer(read_only=True)
+    last_result = ProbeBriefSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Monitor

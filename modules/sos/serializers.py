@@ -19,6 +19,7 @@ from modules.sos.models import (
 )
 from modules.sos.selectors import alert_answers, alert_counts, progress
 from portal.roles import is_operator
+from portal.schema import optional_in_responses
 
 
 def _is_operator(context: dict[str, Any]) -> bool:
@@ -78,6 +79,10 @@ class ContactMethodCreatedSerializer(ContactMethodSerializer):
 # Context key: ids of the contact methods the current request created. Their webhook signing
 # secrets are shown in that one answer, as POST /contact-methods/ does.
 CREATED_METHOD_IDS = "created_method_ids"
+
+
+optional_in_responses("SosContactMethodCreated", "secret")
+optional_in_responses("SosContactMethodOfContact", "secret")
 
 
 @extend_schema_serializer(component_name="SosContactMethodOfContact")
@@ -222,6 +227,11 @@ class AlertCreateSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="SosDelivery")
 class DeliverySerializer(serializers.ModelSerializer):
+    # Declared: read_only_fields would drop allow_blank, and "" (no answer yet) is an answer.
+    answer = serializers.ChoiceField(
+        choices=Delivery.Answer.choices, allow_blank=True, read_only=True
+    )
+
     class Meta:
         model = Delivery
         fields = [
@@ -269,7 +279,9 @@ class AlertSerializer(serializers.ModelSerializer):
     location = serializers.SerializerMethodField()
     groups = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
     raised_by = serializers.CharField(source="raised_by.username", default=None, read_only=True)
-    escalate_to = serializers.CharField(source="escalate_to.name", default=None, read_only=True)
+    escalate_to = serializers.CharField(
+        source="escalate_to.name", default=None, read_only=True, allow_null=True
+    )
     counts = serializers.SerializerMethodField()
     answers = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
