@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -137,6 +138,8 @@ def _wait_until_up(url: str, server: subprocess.Popen, log: Path) -> None:
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
+        except urllib.error.HTTPError:
+            return  # it answers (a site without /healthz says 404)
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"gunicorn did not answer in 90 s: {log.read_text()[-3000:]}")

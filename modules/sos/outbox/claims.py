@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from modules.sos.channels import ChannelError, Sent
 from modules.sos.models import Alert, AlertEvent, ContactMethod, Delivery
@@ -184,10 +186,19 @@ def _requeue(pk: int, alert_id: int, attempts: int, change: dict, now: datetime)
 
 
 def record_outcomes(outcomes: list[Outcome], *, now: datetime, report: PassReport) -> None:
+    """Write the outcomes; through a database outage too, while their leases hold: a send
+    whose outcome is lost is sent again once its lease runs out."""
     counts = PassReport()
-    retry_if_locked(lambda: _record(outcomes, now, counts))
+    retry_if_locked(lambda: _record(outcomes, now, counts), until=_lease_deadline(outcomes))
     for field in ("sent", "retrying", "failed", "stale", "released"):
         setattr(report, field, getattr(report, field) + getattr(counts, field))
+
+
+def _lease_deadline(outcomes: list[Outcome]) -> float:
+    """The time.monotonic() at which the first of these leases runs out."""
+    ends = [o.job.lease_until for o in outcomes if o.job.lease_until is not None]
+    left = min((end - timezone.now()).total_seconds() for end in ends) if ends else 0.0
+    return time.monotonic() + max(0.0, left)
 
 
 def _record(outcomes: list[Outcome], now: datetime, report: PassReport) -> None:
@@ -318,4 +329,5 @@ def release_unstarted(inflight: dict[Future[Outcome], Job], now: datetime) -> No
         if not future.cancel():
             continue  # running: it finishes and its outcome is recorded
         inflight.pop(future)
-        retry_if_locked(lambda j=job: _release(j, now))
+        outcome = Outcome(job, None, None, 0, released=True)
+        retry_if_locked(lambda j=job: _release(j, now), until=_lease_deadline([outcome]))

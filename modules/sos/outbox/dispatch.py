@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
 from modules.sos.channels import ChannelError, ChannelSet, Sent, Target
@@ -146,7 +146,16 @@ def _drain(pool: ThreadPoolExecutor, channels: ChannelSet, run: _Pass, report: P
         if not claiming and inflight:
             release_unstarted(inflight, clock())
         if claiming and len(inflight) <= batch // 2 and now_s - last_empty >= EMPTY_CLAIM_PAUSE_S:
-            jobs = claim_due(now=clock(), limit=batch - len(inflight))
+            try:
+                jobs = claim_due(now=clock(), limit=batch - len(inflight))
+            except (OperationalError, InterfaceError):
+                if not inflight and not finished:
+                    raise  # nothing at stake: the runner waits and starts a new pass
+                # Sends in flight still get their outcomes written (record_outcomes retries
+                # while their leases hold); rows claimed just now come back when theirs end.
+                logger.warning("SOS dispatch: claiming failed, the database is unreachable")
+                connection.close()
+                jobs = []
             if not jobs:
                 last_empty = time.monotonic()
             report.claimed += len(jobs)

@@ -1,7 +1,9 @@
 """Deliver SOS alerts: a long-running loop (Kubernetes, a server), or `--once` to drain and exit.
 
 SIGTERM and SIGINT stop claiming new deliveries; sends already in flight finish and are
-recorded before the process exits, so a rolling restart loses and doubles nothing.
+recorded before the process exits, so a rolling restart loses and doubles nothing. A database
+outage is waited out: outcomes of sends in flight are written when it returns, while their
+leases hold, and the loop goes on by itself.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import InterfaceError, OperationalError, connection
 
 from modules.sos.outbox.claims import PassReport
 from modules.sos.outbox.dispatch import (
@@ -50,12 +53,22 @@ class Command(BaseCommand):
                 self.stdout.write(f"sos_worker: polling every {poll:g} s (SIGTERM to stop)")
             while not stop.is_set():
                 refresh_connections()
-                report = process_due_deliveries(workers=workers, stop=stop)
+                try:
+                    report = process_due_deliveries(workers=workers, stop=stop)
+                    wait = seconds_until_due()
+                except (OperationalError, InterfaceError) as exc:
+                    if options["once"]:
+                        raise
+                    # The database restarts or the network drops: the rows wait there, so
+                    # wait for it and go on, without a restart.
+                    self.stderr.write(f"sos_worker: database unavailable ({exc}); retrying")
+                    connection.close()
+                    stop.wait(poll)
+                    continue
                 for field, value in report.as_dict().items():
                     setattr(total, field, getattr(total, field) + value)
                 if options["once"]:
                     break
-                wait = seconds_until_due()
                 stop.wait(poll if wait is None else min(max(wait, 0.05), poll))
         finally:
             for sig, handler in previous.items():
