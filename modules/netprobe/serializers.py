@@ -114,11 +114,17 @@ class ResolvedSerializer(serializers.Serializer):
     used = serializers.CharField(allow_null=True)
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class StoredObjectField(serializers.JSONField):
+    """A JSON object the probe stored, answered as it is: a DictField would copy it key by key
+    through a child field, the costliest part of a probe list (bench/load.py)."""
+
+
 class ProbeResultSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
-    resolved = ResolvedSerializer()
-    result = serializers.DictField(help_text="kind-specific fields (see the README)")
-    options = serializers.DictField()
+    resolved = serializers.SerializerMethodField()
+    result = StoredObjectField(read_only=True, help_text="kind-specific fields (see the README)")
+    options = StoredObjectField(read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -144,6 +150,11 @@ class ProbeResultSerializer(serializers.ModelSerializer):
     @extend_schema_field(ProbeErrorSerializer(allow_null=True))
     def get_error(self, obj: ProbeResult) -> dict[str, str] | None:
         return obj.error
+
+    @extend_schema_field(ResolvedSerializer)
+    def get_resolved(self, obj: ProbeResult) -> dict[str, Any]:
+        resolved = obj.resolved or {}
+        return {"addresses": resolved.get("addresses", []), "used": resolved.get("used")}
 
 
 class ProbeBriefSerializer(serializers.ModelSerializer):
