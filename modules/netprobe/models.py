@@ -111,7 +111,7 @@ class Monitor(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="netprobe_monitors",
-        help_text="Alerted through SOS_Broadcast when the monitor goes down or recovers.",
+        help_text="Alerted through SOS Broadcast when the monitor goes down or recovers.",
     )
     enabled = models.BooleanField(default=True)
     created_by = models.ForeignKey(

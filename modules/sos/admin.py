@@ -92,15 +92,16 @@ class DeliveryInline(admin.TabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
+    # When first: beside the filters the list is narrow, and the last columns scroll away.
     list_display = [
         "id",
+        "created_at",
         "severity",
         "status",
         "short_message",
         "source",
         "raised_by",
         "is_test",
-        "created_at",
     ]
     list_filter = ["status", "severity", "source", "is_test", "require_ack", "created_at"]
     search_fields = ["message", "dedup_key", "idempotency_key"]
