@@ -94,8 +94,10 @@ STAGE ?= production
 lambda-package: dev-deps
 	$(PY) -c 'from tests.deploy.lambda_build import build_package as b; p = b("$(STAGE)"); print(f"{p.zip_path}: {p.zipped_bytes/2**20:.1f} MiB zipped, {p.unzipped_bytes/2**20:.1f} MiB unzipped")'
 
+# bench/load.py's helpers (its Locust file and its baseline site) are not benchmarks themselves.
+BENCHMARKS := $(filter-out bench/locustfile.py bench/load_site.py,$(wildcard bench/*.py))
 bench: dev-deps
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(BENCHMARKS); do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) staticfiles var/test-artifacts var/lambda
