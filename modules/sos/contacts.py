@@ -284,8 +284,9 @@ def _parse(data: str) -> tuple[list[_Row], list[dict[str, Any]]]:
     try:
         return _read(reader)
     except csv.Error as exc:  # e.g. a field longer than csv.field_size_limit()
+        # line_num counts the lines read before the record that failed.
         raise CsvInvalid(
-            f"Line {reader.line_num}: {exc}.", details={"line": reader.line_num}
+            f"After line {reader.line_num}: {exc}.", details={"after_line": reader.line_num}
         ) from None
 
 
