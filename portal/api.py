@@ -24,8 +24,8 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView, set_rollback
 
 from portal import login_limits
-from portal.errors import DatabaseUnavailable, PayloadTooLarge, PortalError
-from portal.outage import DATABASE_ERRORS
+from portal.errors import DatabaseUnavailable, PayloadTooLarge, PortalError, envelope
+from portal.outage import is_unavailable
 from portal.roles import IsViewer, role_name
 
 logger = logging.getLogger("portal.api")
@@ -46,10 +46,6 @@ CODES = {
 }
 
 
-def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
-
-
 def _message(detail: Any) -> str:
     if isinstance(detail, (list, tuple)) and detail:
         return _message(detail[0])
@@ -64,7 +60,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             "The request body is larger than this server accepts.",
             details={"max_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
         )
-    if isinstance(exc, DATABASE_ERRORS):
+    if is_unavailable(exc):
         logger.warning("API request failed: database unavailable: %s", exc)
         exc = DatabaseUnavailable()
     if isinstance(exc, PortalError):

@@ -15,7 +15,7 @@ from django.views.csrf import csrf_failure as django_csrf_failure
 
 from portal.api import json_error
 from portal.errors import PortalError
-from portal.outage import DATABASE_ERRORS, unavailable_response
+from portal.outage import is_unavailable, unavailable_response
 
 
 def _is_api(request: HttpRequest) -> bool:
@@ -51,7 +51,8 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):  # Django calls this inside its except
+    exc = sys.exc_info()[1]  # Django calls this inside its except block
+    if exc is not None and is_unavailable(exc):
         return unavailable_response(request)
     if _is_api(request):
         return json_error(request, 500, "server_error", "Something went wrong on our side.")

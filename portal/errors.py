@@ -62,3 +62,8 @@ class DatabaseUnavailable(Unavailable):
             "The database cannot be reached right now; try again shortly.",
             details={"retry_after_s": self.RETRY_AFTER_S},
         )
+
+
+def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one shape of every API error: {"error": {"code", "message", "details"}}."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}

@@ -46,19 +46,17 @@ def record_failure(request: HttpRequest, username: str) -> None:
             cache.set(key, 1, WINDOW_S)
 
 
-class RateLimitedBackend(ModelBackend):
-    """Django's backend, which refuses even the right password while the lock holds."""
+class LoginLimitGate(ModelBackend):
+    """An authentication backend that only refuses: listed before Django's ModelBackend, it
+    stops every password check while the lock holds (even the right password), and otherwise
+    lets ModelBackend do the one check. Sessions keep naming ModelBackend, so adding the gate
+    logs nobody out; it loads users as ModelBackend does (get_user) for sessions that name it."""
 
     def authenticate(
-        self,
-        request: HttpRequest | None,
-        username: str | None = None,
-        password: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
+        self, request: HttpRequest | None, username: str | None = None, **kwargs: Any
+    ) -> None:
         if request is not None and is_locked(request, str(username or "")):
-            raise PermissionDenied("Too many failed logins")  # stops every other backend too
-        return super().authenticate(request, username=username, password=password, **kwargs)
+            raise PermissionDenied("Too many failed logins")  # stops the backends after it
 
 
 @receiver(user_login_failed)

@@ -61,7 +61,7 @@ def optional_in_responses(component: str, field: str) -> None:
     _OPTIONAL_IN_RESPONSES.add((component, field))
 
 
-def _statuses(method: str, operation: dict[str, Any]) -> set[str]:
+def _statuses(operation: dict[str, Any]) -> set[str]:
     statuses = {"401", "403", "429", "503"}
     parameters = operation.get("parameters", [])
     if "requestBody" in operation:
@@ -96,11 +96,11 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
         },
     )
     for operations in result.get("paths", {}).values():
-        for method, operation in operations.items():
+        for operation in operations.values():
             responses = operation.setdefault("responses", {})
             if any(p.get("in") == "query" for p in operation.get("parameters", [])):
                 responses.setdefault("414", URI_TOO_LONG)
-            for status in sorted(_statuses(method, operation)):
+            for status in sorted(_statuses(operation)):
                 responses.setdefault(
                     status,
                     {

@@ -221,12 +221,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "transaction_mode": "IMMEDIATE",
         }
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A network path that drops packets must not hold a worker until the kernel gives up.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", envint("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": envcache("CACHE_URL", "locmem://")}
 
-# Every password check, wherever it comes from, passes the failed-login limit.
-AUTHENTICATION_BACKENDS = ["portal.login_limits.RateLimitedBackend"]
+# Every password check, wherever it comes from, passes the failed-login limit first.
+AUTHENTICATION_BACKENDS = [
+    "portal.login_limits.LoginLimitGate",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

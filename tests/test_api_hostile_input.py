@@ -21,7 +21,7 @@ def test_deeply_nested_json_is_a_parse_error(anon_api, operator_api, path):
 
 
 def test_json_just_past_the_depth_limit_is_refused_and_within_it_is_read(operator_api):
-    from portal.parsers import MAX_DEPTH
+    from portal.jsondepth import MAX_DEPTH
 
     too_deep = {"message": "x", "groups": []}
     inner: dict = too_deep
@@ -87,3 +87,17 @@ def test_a_locked_username_cannot_authenticate_by_any_backend_call(rf, operator,
     request = rf.post("/anything/")
     assert authenticate(request, username="olivia", password="wrong") is None
     assert authenticate(request, username="olivia", password=PASSWORD) is None
+
+
+@pytest.mark.parametrize("path", ["/netprobe/run/", "/netprobe/monitors/new/"])
+def test_deeply_nested_options_in_a_form_are_a_form_error(client, operator, path):
+    client.force_login(operator)
+    data = {"kind": "http", "target": "http://127.0.0.1/", "name": "x", "options_json": DEEP}
+    response = client.post(path, data)
+    assert response.status_code == 400  # the form again, with its errors; not a 500
+    assert b"<form" in response.content
+
+
+def test_a_session_from_before_the_login_gate_stays_logged_in(client, operator):
+    client.force_login(operator, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/").status_code == 200

@@ -31,17 +31,20 @@ def _load_every_module() -> None:
                 importlib.import_module(info.name)
 
 
-def _leaves(cls: type[PortalError]) -> set[type[PortalError]]:
-    """The errors raised as they are: a base class (SosError, ImageError) only shares code."""
-    subclasses = cls.__subclasses__()
-    if not subclasses:
-        return {cls}
-    return set().union(*(_leaves(sub) for sub in subclasses))
+# Bases that only give their subclasses a status; never raised as they are.
+ABSTRACT = {"PortalError", "SosError", "ImageError", "Unavailable"}
+
+
+def _subclasses(cls: type[PortalError]) -> set[type[PortalError]]:
+    found: set[type[PortalError]] = set()
+    for sub in cls.__subclasses__():
+        found |= {sub} | _subclasses(sub)
+    return found
 
 
 def code_codes() -> set[str]:
     _load_every_module()
-    codes = {cls.code for cls in _leaves(PortalError)}
+    codes = {cls.code for cls in _subclasses(PortalError) if cls.__name__ not in ABSTRACT}
     codes |= set(CODES.values()) | {"server_error"}
     for path in [*(ROOT / "portal").rglob("*.py"), *(ROOT / "modules").rglob("*.py")]:
         if "tests" not in path.parts and "migrations" not in path.parts:

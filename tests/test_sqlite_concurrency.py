@@ -69,10 +69,11 @@ def test_a_second_writer_waits_for_the_first_to_commit():
 
 
 WRITER = """
+import time
 import django
 django.setup()
-from django.conf import settings
 from django.db import connection, transaction
+time.sleep(max(0.0, {start_at} - time.time()))  # both processes start writing together
 for i in range({rounds}):
     with transaction.atomic():
         with connection.cursor() as cursor:

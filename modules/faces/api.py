@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from modules.faces import models, services
+from modules.faces import models, selectors, services
 from modules.faces.serializers import (
     CompareInputSerializer,
     CompareResultSerializer,
@@ -65,7 +65,7 @@ class PhotoUploadMixin:
 
 
 class RootView(APIView):
-    """Face_Comparison API root: links to its endpoints."""
+    """Face Comparison API root: links to its endpoints."""
 
     permission_classes = [IsViewer]
 
@@ -115,11 +115,7 @@ class ComparisonListView(generics.ListAPIView):
     serializer_class = ComparisonSerializer
 
     def get_queryset(self) -> Any:
-        queryset = models.Comparison.objects.select_related("user")
-        verdict = self.request.query_params.get("verdict")
-        if verdict:
-            queryset = queryset.filter(verdict=verdict)
-        return queryset
+        return selectors.comparisons(verdict=self.request.query_params.get("verdict"))
 
     @extend_schema(
         parameters=[
@@ -133,7 +129,7 @@ class ComparisonListView(generics.ListAPIView):
 class ComparisonDetailView(generics.RetrieveAPIView):
     permission_classes = [IsViewer]
     serializer_class = ComparisonSerializer
-    queryset = models.Comparison.objects.select_related("user")
+    queryset = selectors.comparisons()
 
 
 class ComparisonPhotoView(APIView):
@@ -156,7 +152,7 @@ class ReferenceListView(PhotoUploadMixin, generics.ListCreateAPIView):
     its descriptor (and a thumbnail if FACES_STORE_THUMBNAILS is on) is kept."""
 
     serializer_class = ReferenceSerializer
-    queryset = models.Reference.objects.select_related("created_by")
+    queryset = selectors.references()
 
     @extend_schema(
         operation_id="faces_references_enroll",
@@ -181,7 +177,7 @@ class ReferenceDetailView(generics.RetrieveDestroyAPIView):
     """One reference. DELETE removes it with its descriptor and thumbnail."""
 
     serializer_class = ReferenceSerializer
-    queryset = models.Reference.objects.select_related("created_by")
+    queryset = selectors.references()
 
     def perform_destroy(self, instance: models.Reference) -> None:
         services.reference_delete(reference=instance)

@@ -3,19 +3,16 @@ one service, render. Operators compare, enroll and search; viewers read the log 
 
 from __future__ import annotations
 
-from datetime import datetime, time
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from modules.faces import models, services
+from modules.faces import models, selectors, services
 from modules.faces.engine import PICKS, ModelsNotFoundError, find_models_dir
 from modules.faces.previews import distance_scale, photo_preview
 from modules.faces.serializers import (
@@ -33,11 +30,8 @@ LOG_PAGE_SIZE = 50
 
 
 def card_context(request: HttpRequest) -> dict[str, Any]:
-    start = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    today = models.Comparison.objects.filter(created_at__gte=start).aggregate(
-        total=Count("id"), matches=Count("id", filter=Q(verdict=models.Comparison.Verdict.MATCH))
-    )
-    recent = models.Comparison.objects.select_related("user")[:5]
+    today = selectors.compared_today()
+    recent = selectors.comparisons()[:5]
     try:
         find_models_dir()  # a path lookup: no dlib import
         status = "ok"
@@ -81,7 +75,7 @@ def _form_data(request: HttpRequest) -> dict[str, Any]:
 
 def _index_context(request: HttpRequest) -> dict[str, Any]:
     return {
-        "recent": models.Comparison.objects.select_related("user")[:RECENT],
+        "recent": selectors.comparisons()[:RECENT],
         "picks": PICKS,
         "can_act": is_operator(request.user),
         "gallery_size": models.Reference.objects.count(),
@@ -137,10 +131,10 @@ def compare(request: HttpRequest) -> HttpResponse:
 
 @viewer_required
 def log(request: HttpRequest) -> HttpResponse:
-    queryset = models.Comparison.objects.select_related("user")
     verdict = request.GET.get("verdict", "")
-    if verdict in models.Comparison.Verdict.values:
-        queryset = queryset.filter(verdict=verdict)
+    queryset = selectors.comparisons(
+        verdict=verdict if verdict in models.Comparison.Verdict.values else None
+    )
     page = Paginator(queryset, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -151,7 +145,7 @@ def log(request: HttpRequest) -> HttpResponse:
 
 def _references_context(request: HttpRequest) -> dict[str, Any]:
     return {
-        "references": models.Reference.objects.select_related("created_by"),
+        "references": selectors.references(),
         "can_act": is_operator(request.user),
         "max_k": services.SEARCH_MAX_K,
         "store_thumbnails": settings.FACES_STORE_THUMBNAILS,

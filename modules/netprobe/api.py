@@ -29,8 +29,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from modules.netprobe import services
-from modules.netprobe.history import WINDOWS
 from modules.netprobe.models import Monitor, ProbeResult
+from modules.netprobe.selectors import WINDOWS
 from modules.netprobe.serializers import (
     BatchRequestSerializer,
     BatchResultSerializer,

@@ -8,7 +8,6 @@ for the API.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -22,6 +21,7 @@ from modules.netprobe.models import Kind, Monitor
 from modules.netprobe.monitoring import monitor_check
 from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.probes.catalog import kind_options
+from portal import jsondepth
 from portal.egress import EgressForbidden
 
 INPUTS = {
@@ -66,8 +66,8 @@ def options_from_post(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """The chosen kind's options from a submitted form (blank fields take the defaults)."""
     if data.get("options_json"):
         try:
-            options = json.loads(str(data["options_json"]))
-        except ValueError:
+            options = jsondepth.loads(str(data["options_json"]))
+        except ValueError:  # TooDeep included
             return {"options": "not valid JSON"}
         return options if isinstance(options, dict) else {"options": "must be an object"}
     options: dict[str, Any] = {}

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from modules.netprobe.history import Point
 from modules.netprobe.models import ProbeResult
+from modules.netprobe.selectors import Point
 
 PHASES = (
     ("dns_ms", "DNS"),

@@ -14,7 +14,6 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from modules.netprobe.history import Uptime, monitor_series, monitor_uptime
 from modules.netprobe.models import Monitor, ProbeResult
 from modules.netprobe.monitoring import (
     monitor_create,
@@ -32,6 +31,7 @@ from modules.netprobe.runner import (
     run_many,
     target_precheck,
 )
+from modules.netprobe.selectors import Uptime, monitor_series, monitor_uptime
 from portal.egress import get_policy
 from portal.errors import PortalError
 

@@ -26,11 +26,11 @@ from modules.netprobe.forms import (
     option_errors,
     options_from_post,
 )
-from modules.netprobe.history import WINDOWS
 from modules.netprobe.models import Kind, Monitor, ProbeResult, Status
 from modules.netprobe.present import chart, result_view, tone
 from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.probes.catalog import TARGETS
+from modules.netprobe.selectors import WINDOWS
 from modules.netprobe.serializers import ProbeResultSerializer
 from portal.egress import EgressForbidden
 from portal.roles import operator_required, viewer_required

@@ -75,7 +75,7 @@ class CsvTextParser(parsers.BaseParser):
 
 
 class RootView(APIView):
-    """SOS_Broadcast API root: links to its endpoints."""
+    """SOS Broadcast API root: links to its endpoints."""
 
     @extend_schema(responses=inline_serializer("SosRoot", {"endpoints": serializers.DictField()}))
     def get(self, request: Request) -> Response:

@@ -164,7 +164,7 @@ def test_sos_deliveries_survive_the_outage_once_each(portal, tmp_path):
     receiver = WebhookReceiver().start()
     receiver.on_request = lambda request: time.sleep(0.4)  # sends are in flight at the cut
     n = 24
-    direct = {**env, "DATABASE_URL": env["DATABASE_URL"].replace(f":{proxy.port}/", ":5432/")}
+    direct = {**env, "DATABASE_URL": env["DATABASE_URL"].replace(f":{proxy.port}/", f":{PG_PORT}/")}
     run_python(direct, CONTACTS.format(n=n, url=receiver.url("/hook")))
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(

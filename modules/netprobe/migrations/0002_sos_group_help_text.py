@@ -5,16 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('netprobe', '0001_initial'),
-        ('sos', '0001_initial'),
+        ("netprobe", "0001_initial"),
+        ("sos", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='monitor',
-            name='sos_group',
-            field=models.ForeignKey(blank=True, help_text='Alerted through SOS Broadcast when the monitor goes down or recovers.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='netprobe_monitors', to='sos.group'),
+            model_name="monitor",
+            name="sos_group",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Alerted through SOS Broadcast when the monitor goes down or recovers.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="netprobe_monitors",
+                to="sos.group",
+            ),
         ),
     ]

@@ -9,9 +9,9 @@ from itertools import pairwise
 import pytest
 from django.utils import timezone
 
-from modules.netprobe.history import monitor_series
 from modules.netprobe.models import Monitor, ProbeResult
 from modules.netprobe.present import MIN_SPAN, chart, time_ticks
+from modules.netprobe.selectors import monitor_series
 
 from .support import make_result
 

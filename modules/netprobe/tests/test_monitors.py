@@ -10,8 +10,8 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from modules.netprobe import monitoring, services
-from modules.netprobe.history import monitor_series
 from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult
+from modules.netprobe.selectors import monitor_series
 
 from .support import make_result
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 from modules.sos.channels import ChannelError, Sent
 from modules.sos.models import Alert, AlertEvent, ContactMethod, Delivery
 from modules.sos.outbox.job import Job
+from modules.sos.outbox.leases import SEND_MARGIN_S
 from modules.sos.outbox.locking import retry_if_locked
 
 logger = logging.getLogger("modules.sos.dispatch")
@@ -195,10 +196,11 @@ def record_outcomes(outcomes: list[Outcome], *, now: datetime, report: PassRepor
 
 
 def _lease_deadline(outcomes: list[Outcome]) -> float:
-    """The time.monotonic() at which the first of these leases runs out."""
+    """The time.monotonic() until which these outcomes may still be written: the first lease's
+    end, less a margin for clocks that differ between the workers' hosts."""
     ends = [o.job.lease_until for o in outcomes if o.job.lease_until is not None]
     left = min((end - timezone.now()).total_seconds() for end in ends) if ends else 0.0
-    return time.monotonic() + max(0.0, left)
+    return time.monotonic() + max(0.0, left - SEND_MARGIN_S)
 
 
 def _record(outcomes: list[Outcome], now: datetime, report: PassReport) -> None:

@@ -18,40 +18,37 @@ import random
 import time
 from collections.abc import Callable
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection
+
+from portal.outage import is_unavailable
 
 logger = logging.getLogger("modules.sos.dispatch")
 _rng = random.SystemRandom()
-ATTEMPTS = 60
-MAX_PAUSE_S = 1.0
-
-
-def is_connection_lost(exc: DatabaseError) -> bool:
-    """Whether the error means the database cannot be reached, rather than refused the step."""
-    if isinstance(exc, InterfaceError):
-        return True
-    if not isinstance(exc, OperationalError) or connection.vendor == "sqlite":
-        return False
-    return connection.connection is None or getattr(connection.connection, "closed", False)
+ATTEMPTS = 60  # SQLite lock retries: about 12 s at most
+LOCKED_PAUSE_S = 0.2
+LOST_PAUSE_S = 1.0
 
 
 def retry_if_locked[T](step: Callable[[], T], *, until: float | None = None) -> T:
-    """Run `step`; retry while SQLite is locked, and while the connection is lost until
-    `until` (time.monotonic()) when given."""
+    """Run `step`; retry while SQLite is locked, and while the database cannot be reached
+    until `until` (time.monotonic()) when given."""
     attempt = 0
     while True:
         try:
             return step()
         except (OperationalError, InterfaceError) as exc:
-            if connection.in_atomic_block:
+            if connection.in_atomic_block or not is_unavailable(exc):
                 raise
-            locked = connection.vendor == "sqlite" and "locked" in str(exc)
-            lost = until is not None and is_connection_lost(exc)
-            if not (locked and attempt < ATTEMPTS - 1) and not (lost and time.monotonic() < until):
-                raise
-            if lost:
+            if connection.vendor == "sqlite":
+                if attempt >= ATTEMPTS - 1:
+                    raise
+                pause = min(LOCKED_PAUSE_S, 0.002 * 2 ** min(attempt, 10))
+            else:
+                if until is None or time.monotonic() >= until:
+                    raise
                 if attempt == 0:
                     logger.warning("SOS: database unreachable, retrying the step: %s", exc)
                 connection.close()
+                pause = min(LOST_PAUSE_S, 0.05 * 2 ** min(attempt, 10))
             attempt += 1
-            time.sleep(min(MAX_PAUSE_S, 0.002 * 2**attempt) * _rng.uniform(0.5, 1.0))
+            time.sleep(pause * _rng.uniform(0.5, 1.0))

@@ -1,4 +1,4 @@
-"""Monitor history: uptime over 24 h / 7 d / 30 d and the response-time series."""
+"""NetProbe queries: monitor uptime over 24 h / 7 d / 30 d and the response-time series."""
 
 from __future__ import annotations
 
