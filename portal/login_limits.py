@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from django.shortcuts import render
 
 from portal.clients import client_ip
+from portal.counters import count_hit
 
 WINDOW_S = 15 * 60
 
@@ -39,11 +40,7 @@ def is_locked(request: HttpRequest, username: str) -> bool:
 
 def record_failure(request: HttpRequest, username: str) -> None:
     for key in _keys(request, username):
-        cache.add(key, 0, WINDOW_S)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, WINDOW_S)
+        count_hit(key, WINDOW_S)
 
 
 class LoginLimitGate(ModelBackend):

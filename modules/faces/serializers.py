@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from modules.faces import models
-from modules.faces.engine import MAX_THRESHOLD, PICKS
+from modules.faces.engine import MAX_THRESHOLD, PICKS, CompareOptions
 from modules.faces.services import SEARCH_MAX_K
 
 THRESHOLD_HELP = (
@@ -38,8 +38,10 @@ class ThresholdField(serializers.FloatField):
 
     def to_internal_value(self, data: Any) -> float:
         value = super().to_internal_value(data)
-        if value <= 0:
-            raise serializers.ValidationError("Ensure this value is greater than 0.")
+        try:
+            CompareOptions(threshold=value)  # the engine's one rule
+        except ValueError:
+            raise serializers.ValidationError("Ensure this value is greater than 0.") from None
         return value
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -26,6 +25,7 @@ from modules.sos.models import Alert, AlertEvent, Delivery
 from modules.sos.outbox.wake import wake
 from modules.sos.selectors import STATES, alert_answers, alert_counts, progress, with_counts
 from portal.clients import client_ip
+from portal.counters import count_hit
 from portal.error_pages import error_page
 from portal.roles import is_operator, operator_required, viewer_required
 
@@ -215,14 +215,7 @@ def delivery_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _ack_throttled(request: HttpRequest) -> bool:
     """Count an answer from this client address; True past ACK_RATE_LIMIT in the window."""
-    key = f"sos-ack:ip:{client_ip(request)}"
-    cache.add(key, 0, ACK_RATE_WINDOW_S)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, ACK_RATE_WINDOW_S)
-        count = 1
-    return count > ACK_RATE_LIMIT
+    return count_hit(f"sos-ack:ip:{client_ip(request)}", ACK_RATE_WINDOW_S) > ACK_RATE_LIMIT
 
 
 # Public: no login. The signed token is the credential (a forger cannot know it), so the form
