@@ -131,6 +131,9 @@ def run_locust(url: str, env: dict[str, str], out: Path) -> list[dict[str, str]]
         stdout=subprocess.DEVNULL,
         stderr=(out / "locust.log").open("w"),
     )
+    with open(out / "load_failures.csv", newline="") as failures:
+        for row in csv.DictReader(failures):
+            print(f"failed: {row['Method']} {row['Name']} x{row['Occurrences']}: {row['Error']}")
     with open(out / "load_stats.csv", newline="") as stats:
         return list(csv.DictReader(stats))
 
