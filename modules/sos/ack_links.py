@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core import signing
 from django.urls import NoReverseMatch, reverse
@@ -11,8 +13,26 @@ from modules.sos.errors import AckLinkInvalid
 ACK_SALT = "modules.sos.ack"
 
 
-def ack_token(delivery_id: int) -> str:
-    return signing.dumps(delivery_id, salt=ACK_SALT, compress=False)
+class _IssuedSigner(signing.TimestampSigner):
+    """Signs with a given issue time instead of now.
+
+    A retry must carry the same body as the first attempt (same Idempotency-Key, same
+    signature), so the link in it cannot depend on the second it was rendered in.
+    """
+
+    def __init__(self, issued_at: datetime, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.issued_at = issued_at
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(self.issued_at.timestamp()))
+
+
+def ack_token(delivery_id: int, issued_at: datetime | None = None) -> str:
+    """The link's token; `issued_at` (the alert's raise time) starts its validity."""
+    if issued_at is None:
+        return signing.dumps(delivery_id, salt=ACK_SALT, compress=False)
+    return _IssuedSigner(issued_at, salt=ACK_SALT).sign_object(delivery_id, compress=False)
 
 
 def read_ack_token(token: str) -> int:
@@ -37,8 +57,8 @@ def public_base_url() -> str:
     return f"https://{host}"
 
 
-def ack_url(delivery_id: int) -> str:
-    token = ack_token(delivery_id)
+def ack_url(delivery_id: int, issued_at: datetime | None = None) -> str:
+    token = ack_token(delivery_id, issued_at)
     try:
         path = reverse("sos:ack", args=[token])
     except NoReverseMatch:

@@ -88,7 +88,7 @@ def _sms(context: dict[str, Any]) -> str:
 
 
 def render_message(job: Job) -> Message:
-    link = ack_url(job.delivery_id)
+    link = ack_url(job.delivery_id, job.raised_at)
     context = _context(job, link)
     wordy = job.kind in ("email", "apprise")
     subject = " ".join(render_to_string("emails/sos-alert-subject.txt", context).split())

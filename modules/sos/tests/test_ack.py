@@ -104,6 +104,23 @@ def test_an_expired_link_is_400_and_says_so(delivery, settings, monkeypatch):
     assert "expired" in response.content.decode()
 
 
+def test_a_link_stays_the_same_on_every_send_and_expires_from_the_raise(
+    delivery, settings, monkeypatch
+):
+    raised_at = delivery.alert.created_at
+    first = ack_token(delivery.pk, raised_at)
+    assert link_in_email() == f"/sos/ack/{first}/"
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 5)
+    assert ack_token(delivery.pk, raised_at) == first
+    assert Client().get(f"/sos/ack/{first}/").status_code == 200
+    settings.SOS_ACK_MAX_AGE_DAYS = 1
+    monkeypatch.setattr(time, "time", lambda: raised_at.timestamp() + 86400 + 5)
+    response = Client().get(f"/sos/ack/{first}/")
+    assert response.status_code == 400
+    assert "expired" in response.content.decode()
+
+
 def test_an_unknown_answer_is_refused(delivery):
     response = Client().post(link_in_email(), {"answer": "maybe"})
     assert response.status_code == 400
