@@ -14,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 
+from portal.finops import traffic
+
 
 def _run(module: str, command: str) -> dict[str, Any]:
     if module not in settings.PORTAL_MODULES:
@@ -28,11 +30,14 @@ def _run(module: str, command: str) -> dict[str, Any]:
 
 def run_monitors(event: dict[str, Any] | None = None, context: Any = None) -> dict[str, Any]:
     """Every minute: run the NetProbe monitors that are due."""
+    # An execution environment never sees its process exit: its traffic counts leave here.
+    traffic.flush()
     return _run("netprobe", "netprobe_run_monitors")
 
 
 def sos_sweep(event: dict[str, Any] | None = None, context: Any = None) -> dict[str, Any]:
     """Every minute: send what is due (lost wake-ups, retries, reminders)."""
+    traffic.flush()
     return _run("sos", "sos_sweep")
 
 

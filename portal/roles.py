@@ -68,6 +68,18 @@ viewer_required = _require(
 operator_required = _require(is_operator, "Only operators can do this; viewers have read access.")
 
 
+def can_see_costs(user: Any) -> bool:
+    """Operators and staff see what the infrastructure costs (the Infrastructure page)."""
+    if is_operator(user):
+        return True
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+staff_or_operator_required = _require(
+    can_see_costs, "Only operators and staff see what the infrastructure costs."
+)
+
+
 class IsViewer(BasePermission):
     message = "Your account has no role: ask an admin to add you to viewers or operators."
 

@@ -7,6 +7,7 @@ with ImproperlyConfigured naming the variable; defaults run on SQLite with no cl
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -101,6 +102,20 @@ def envmodules(name: str) -> list[str]:
     return list(dict.fromkeys(modules))
 
 
+def envjsonfile(name: str) -> dict:
+    """A JSON object read from the file the variable names; {} when unset."""
+    path = envstr(name)
+    if not path:
+        return {}
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ImproperlyConfigured(f"{name} must name a readable JSON file: {e}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must hold a JSON object, got {type(value).__name__}")
+    return value
+
+
 def envdatabase(name: str, default: str) -> dict:
     url = envstr(name, default)
     try:
@@ -174,6 +189,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.finops.traffic.TrafficMiddleware",  # outermost: counts whole durations
     "portal.logs.RequestLogMiddleware",
     "portal.limits.RequestSizeLimitMiddleware",
     "portal.outage.DatabaseOutageMiddleware",
@@ -301,6 +317,10 @@ else:
 
 # WhiteNoise serves static files from the app's folders where collectstatic has not run.
 WHITENOISE_USE_FINDERS = envbool("WHITENOISE_USE_FINDERS", DEBUG)
+if USE_S3_STORAGE:
+    # Pages link static files on S3 (or its CDN); WhiteNoise would only index the image's
+    # collected copy at start-up, half a second of every Lambda cold start (bench/cold_start.py).
+    MIDDLEWARE.remove("whitenoise.middleware.WhiteNoiseMiddleware")
 
 # Uploads are bounded: a request body beyond REQUEST_MAX_BYTES is refused with 413 before it is
 # read; non-file form or JSON data beyond DATA_UPLOAD_MAX_MEMORY_SIZE too.
@@ -340,6 +360,11 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     },
 }
+# Static files from S3 come from another host: the CloudFront distribution in front of the
+# static bucket (ops/aws/storage.yaml). Pages may load scripts, styles, images and fonts from it.
+if USE_S3_STORAGE and AWS_S3_CUSTOM_DOMAIN:
+    for _directive in ("script-src", "style-src", "img-src", "font-src"):
+        CONTENT_SECURITY_POLICY["DIRECTIVES"][_directive].append(f"https://{AWS_S3_CUSTOM_DOMAIN}")
 
 # --- Email ----------------------------------------------------------------------------------
 
@@ -467,6 +492,9 @@ SOS_BACKOFF_BASE_S = envfloat("SOS_BACKOFF_BASE_S", 10.0, minimum=0.01)
 SOS_BACKOFF_MAX_S = envfloat("SOS_BACKOFF_MAX_S", 600.0, minimum=0.01)
 SOS_LEASE_S = envint("SOS_LEASE_S", 90, minimum=5)  # > the longest send timeout
 SOS_POLL_S = envfloat("SOS_POLL_S", 2.0, minimum=0.05)  # sos_worker's idle poll
+# A file sos_worker touches while its loop makes progress; the liveness probe reads its age
+# (modules/sos/outbox/heartbeat.py). Empty: no heartbeat.
+SOS_WORKER_HEARTBEAT = envstr("SOS_WORKER_HEARTBEAT")
 SOS_DRAIN_MAX_S = envfloat("SOS_DRAIN_MAX_S", 25.0, minimum=1.0)  # one sweep's budget on Lambda
 SOS_SEND_TIMEOUT_S = envfloat("SOS_SEND_TIMEOUT_S", 10.0, minimum=0.5)  # webhook, SES, SNS
 SOS_EMAIL_BACKEND = envchoice(
@@ -545,3 +573,20 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     }
 )
 # --- end NetProbe -----------------------------------------------------------------------------
+
+# --- FinOps -----------------------------------------------------------------------------------
+# Traffic counts are kept in memory and written at most every FINOPS_FLUSH_S seconds per process
+# (portal/finops/traffic.py). FINOPS_PRICES names a JSON file laid over portal/finops/prices.json:
+# {"ec2_node_hour": 0.1008, "topology": {"nat_gateways": 2}} (portal/finops/costs.py).
+
+FINOPS_TRAFFIC = envbool("FINOPS_TRAFFIC", True)
+FINOPS_FLUSH_S = envint("FINOPS_FLUSH_S", 60, minimum=1, maximum=3600)
+FINOPS_PRICES = envjsonfile("FINOPS_PRICES")
+if FINOPS_PRICES:
+    from portal.finops.costs import load_prices
+
+    try:
+        load_prices(overrides=FINOPS_PRICES)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ImproperlyConfigured(f"FINOPS_PRICES does not fit prices.json: {e}") from None
+# --- end FinOps -------------------------------------------------------------------------------

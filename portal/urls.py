@@ -39,6 +39,7 @@ urlpatterns = [
     # The API and the modules are imported on first use: a Lambda cold start answers /healthz
     # without DRF, drf-spectacular or any module's views (bench/cold_start.py).
     lazy_include("api/", "portal.api_urls"),
+    lazy_include("infrastructure/", "portal.finops.urls"),
 ]
 
 for label in settings.PORTAL_MODULES:

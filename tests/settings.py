@@ -11,6 +11,9 @@ os.environ.setdefault("LOG_FORMAT", "text")
 os.environ.setdefault("LOG_LEVEL", "warning")
 # Tests drive the SOS dispatcher themselves; the ones that need the wake-up thread turn it on.
 os.environ.setdefault("SOS_WAKE", "none")
+# Traffic counting stays off (an exit-time flush must not write into the dev database); the
+# FinOps tests turn it on.
+os.environ.setdefault("FINOPS_TRAFFIC", "0")
 
 from portal.settings import *  # noqa: F403
 

@@ -14,11 +14,11 @@ ROOT = Path(__file__).resolve().parent.parent
 GOOD = {"SECRET_KEY": "x" * 50, "DEBUG": "0", "ALLOWED_HOSTS": "example.com"}
 
 
-def start(**env: str) -> subprocess.CompletedProcess[str]:
+def start(code: str = "print('started')", **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PORTAL_"))}
     clean.update({"DJANGO_SETTINGS_MODULE": "portal.settings", **env})
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=ROOT,
         env=clean,
         capture_output=True,
@@ -106,3 +106,11 @@ def test_passes_check_deploy_with_production_settings():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_static_files_on_s3_leave_whitenoise_out_of_the_request_path():
+    code = "from django.conf import settings; print('whitenoise' in ' '.join(settings.MIDDLEWARE))"
+    bucket = {"AWS_STORAGE_BUCKET_NAME": "portal-static-test"}
+    answers = {s3: start(code, **GOOD, **bucket, USE_S3_STORAGE=s3) for s3 in ("0", "1")}
+    assert [a.returncode for a in answers.values()] == [0, 0], answers["1"].stderr
+    assert {s3: a.stdout.strip() for s3, a in answers.items()} == {"0": "True", "1": "False"}
