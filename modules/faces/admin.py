@@ -1,3 +1,6 @@
+"""Faces in the admin. Django imports every admin.py at start-up (each Lambda cold start), so
+the services, and the engine and PIL behind them, are imported by the actions that use them."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,7 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from modules.faces import models, services
+from modules.faces import models
 
 
 @admin.register(models.Comparison)
@@ -62,8 +65,12 @@ class ReferenceAdmin(admin.ModelAdmin):
         return bool(obj.thumbnail)
 
     def delete_model(self, request: HttpRequest, obj: models.Reference) -> None:
+        from modules.faces import services
+
         services.reference_delete(reference=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        from modules.faces import services
+
         for reference in queryset:
             services.reference_delete(reference=reference)

@@ -1,5 +1,7 @@
 """NetProbe in the Django admin: results read-only; monitors edited with one field per probe
-option (derived as the UI form's, forms.py) and saved through the same services."""
+option (derived as the UI form's, forms.py) and saved through the same services. Django imports
+every admin.py at start-up (each Lambda cold start), so the forms and the services, with the
+probe engines and SOS behind them, are imported by the methods that use them."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from modules.netprobe import services
-from modules.netprobe.forms import MONITOR_FIELDS, monitor_admin_form, option_fieldsets
 from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult
 
 
@@ -67,15 +67,22 @@ class MonitorAdmin(admin.ModelAdmin):
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> type[forms.ModelForm]:
+        from modules.netprobe.forms import monitor_admin_form
+
         kwargs["form"] = monitor_admin_form()
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[tuple[Any, Any]]:
+        from modules.netprobe.forms import MONITOR_FIELDS, option_fieldsets
+
         state = {"fields": self.readonly_fields, "classes": ["collapse"]}
         return [(None, {"fields": MONITOR_FIELDS}), *option_fieldsets(), ("State", state)]
 
     def save_model(self, request: HttpRequest, obj: Monitor, form: Any, change: bool) -> None:
         """Through the services, like the UI and the API: a changed probe restarts the state."""
+        from modules.netprobe import services
+        from modules.netprobe.forms import MONITOR_FIELDS
+
         fields = {name: form.cleaned_data[name] for name in (*MONITOR_FIELDS, "options")}
         if change:
             saved = services.monitor_update(monitor=Monitor.objects.get(pk=obj.pk), **fields)

@@ -1,3 +1,6 @@
+"""SOS_Broadcast in the admin. Django imports every admin.py at start-up (each Lambda cold
+start), so the services, and the channels behind them, are imported by the actions that use them."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,7 +11,6 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from modules.sos import services
 from modules.sos.errors import SosError
 from modules.sos.models import Alert, AlertEvent, Contact, ContactMethod, Delivery, Group
 
@@ -59,6 +61,8 @@ class ContactMethodAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test message")
     def send_test(self, request: HttpRequest, queryset: QuerySet[ContactMethod]) -> None:
+        from modules.sos import services
+
         for method in queryset.select_related("contact"):
             try:
                 services.contact_method_test(method=method, by=request.user, source="admin")
@@ -133,6 +137,8 @@ class AlertAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel what is not yet sent")
     def cancel_alerts(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        from modules.sos import services
+
         stopped = 0
         for alert in queryset.filter(status=Alert.Status.OPEN):
             stopped += services.alert_cancel(alert=alert, by=request.user)
@@ -170,6 +176,8 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry failed deliveries")
     def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        from modules.sos import services
+
         done = 0
         for delivery in queryset.filter(state=Delivery.State.FAILED):
             try:

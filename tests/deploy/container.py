@@ -71,6 +71,8 @@ class LambdaContainer:
         *,
         timeout: float = 120.0,
         pycache_prefix: Path | None = None,
+        handler: str = "handler",
+        audit_compiles: bool = False,
     ) -> None:
         self.log_path = log_path
         self.timeout = timeout
@@ -83,6 +85,7 @@ class LambdaContainer:
         args.append(str(DRIVER))
         for path in paths:
             args += ["--path", str(path)]
+        args += ["--handler", handler] + (["--audit-compiles"] if audit_compiles else [])
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             args,
@@ -139,6 +142,11 @@ class LambdaContainer:
         """Every module the environment imported so far, with the file it came from."""
         self._send({"op": "modules"})
         return self._read()["modules"]
+
+    def compiled(self) -> list[str]:
+        """Source files compiled so far (needs audit_compiles=True): bytecode that was not used."""
+        self._send({"op": "compiled"})
+        return self._read()["compiled"]
 
     def peak_rss_mib(self) -> float:
         """The process's high-water resident memory (what Lambda reports as Max Memory Used)."""

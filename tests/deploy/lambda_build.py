@@ -6,7 +6,9 @@ distributions requirements.txt names and their dependencies, copied file by file
 interpreter's site-packages (no index, no network). `zappa package` then runs with that venv as
 VIRTUAL_ENV and `use_precompiled_packages: false` (the installed wheels already are the manylinux
 x86_64 cp312 ones Lambda runs). Outbound HTTP is pointed at a closed local port, so a step that
-tried the internet (Zappa's version check does) fails at once instead of waiting.
+tried the internet (Zappa's version check does) fails at once instead of waiting. Then, as the
+deploy workflow does, ops/serverless/bytecode.py adds the unchecked-hash `.pyc` files: the tests
+run the zip users run.
 
 Built packages are cached under var/lambda/, keyed on the requirements, the Zappa settings and
 every source file that goes into the package; a lock keeps parallel test workers from building
@@ -36,10 +38,13 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from ops.serverless.bytecode import add_bytecode
+
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "var" / "lambda"
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 ZAPPA = Path(sys.executable).with_name("zappa")
+BYTECODE_STEP = REPO / "ops" / "serverless" / "bytecode.py"
 PY_DIR = f"python{sys.version_info.major}.{sys.version_info.minor}"
 # Lambda's Python runtime brings these; the package test puts them on the path from outside.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
@@ -157,6 +162,7 @@ def source_digest(settings_file: Path) -> str:
     digest = hashlib.sha256()
     digest.update(metadata.version("zappa").encode())
     digest.update(Path(__file__).read_bytes())
+    digest.update(BYTECODE_STEP.read_bytes())
     digest.update(settings_file.read_bytes())
     for path in sorted(_package_sources()):
         digest.update(str(path.relative_to(REPO)).encode())
@@ -211,6 +217,7 @@ def build_package(stage: str, settings_file: Path | None = None) -> BuiltPackage
                 f"zappa package {stage} failed ({result.returncode}):\n"
                 f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
             )
+        add_bytecode(partial)
         partial.rename(zip_path)
         return BuiltPackage(stage, zip_path, time.perf_counter() - started)
 

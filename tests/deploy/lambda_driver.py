@@ -1,13 +1,15 @@
 """One Lambda execution environment, in a subprocess: Zappa's real handler, fed events.
 
-Run it with ``python -S -I lambda_driver.py --path DIR [--path DIR...]``: like Lambda's Python
-bootstrap it puts the task root (and whatever else Lambda provides) on sys.path and imports the
-handler from there, nothing from site-packages. It then reads one JSON request per line on
+Run it with ``python -S -I lambda_driver.py --path DIR [--path DIR...] [--handler MODULE]``:
+like Lambda's Python bootstrap it puts the task root (and whatever else Lambda provides) on
+sys.path and imports the handler module (``handler``, the zip's; ``zappa.handler`` in the image)
+from there, nothing from site-packages. It then reads one JSON request per line on
 stdin and answers one JSON line on the protocol pipe (the original stdout; the handler's own
 prints and logs go to stderr, as they go to CloudWatch on Lambda):
 
     {"event": {...}}       -> {"response": ..., "seconds": float} or {"error": "..."}
     {"op": "modules"}      -> {"modules": {name: file or null} of every module imported so far}
+    {"op": "compiled"}     -> {"compiled": [every .py file compiled from source so far]}
     {"op": "exit"}         -> the process ends
 
 The first line it writes is {"ready": seconds_to_import_the_handler_module}.
@@ -15,6 +17,7 @@ The first line it writes is {"ready": seconds_to_import_the_handler_module}.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -23,6 +26,17 @@ import traceback
 import uuid
 
 STARTED = time.perf_counter()
+COMPILED: list[str] = []
+
+
+def _record_compiles(event: str, args: tuple) -> None:
+    # The import system calls compile() only for a module whose bytecode it could not use.
+    if event == "compile" and isinstance(args[1], str) and args[1].endswith(".py"):
+        COMPILED.append(args[1])
+
+
+if "--audit-compiles" in sys.argv:
+    sys.addaudithook(_record_compiles)
 
 
 class LambdaContext:
@@ -47,6 +61,9 @@ class LambdaContext:
 def main() -> int:
     args = sys.argv[1:]
     paths = [args[i + 1] for i, flag in enumerate(args) if flag == "--path"]
+    handler_module = next(
+        (args[i + 1] for i, flag in enumerate(args) if flag == "--handler"), "handler"
+    )
     task_root = paths[0]
     sys.path[:0] = paths
     os.chdir(task_root)
@@ -58,7 +75,7 @@ def main() -> int:
     def reply(message: dict) -> None:
         protocol.write(json.dumps(message, default=str) + "\n")
 
-    import handler  # the copy Zappa puts at the package root, or zappa.handler re-exported
+    handler = importlib.import_module(handler_module)
 
     reply({"ready": time.perf_counter() - STARTED})
     function_name = os.environ.get("PORTAL_TEST_FUNCTION_NAME", "portal-dev")
@@ -68,6 +85,9 @@ def main() -> int:
         request = json.loads(line)
         if request.get("op") == "exit":
             break
+        if request.get("op") == "compiled":
+            reply({"compiled": COMPILED})
+            continue
         if request.get("op") == "modules":
             loaded = dict(sys.modules)
             reply({"modules": {n: getattr(m, "__file__", None) for n, m in loaded.items()}})

@@ -1,17 +1,22 @@
-"""`zappa package production`, built offline: what is in the zip, what is not, and the
-unpacked package answering through its own handler with boto3 from outside, as on Lambda."""
+"""`zappa package production`, built offline and given its bytecode as the deploy workflow
+does: what is in the zip, what is not, and the unpacked package answering through its own
+handler with boto3 from outside, as on Lambda, without compiling a module."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sysconfig
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ops.serverless.bytecode import pyc_name
 from tests.deploy import events
 from tests.deploy.conftest import PackagedLambda
+from tests.deploy.container import LambdaContainer
 from tests.deploy.lambda_build import (
     BuiltPackage,
     build_models_layer,
@@ -21,7 +26,10 @@ from tests.deploy.lambda_build import (
 pytestmark = [pytest.mark.nodb, pytest.mark.slow]
 
 MIB = 1024 * 1024
-BUDGET = 160 * MIB
+# 140 MiB of files and 30 MiB of 3.12 bytecode, which spares every cold start compiling the
+# modules it imports (bench/cold_start.py); the hard limit is the next test's.
+BUDGET = 180 * MIB
+ZIPPED_BUDGET = 64 * MIB
 LAMBDA_UNZIPPED_LIMIT = 262_144_000  # "250 MB": function code and all its layers, unzipped
 LAMBDA_GLIBC = (2, 34)  # Amazon Linux 2023, the python3.12 runtime's OS
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
@@ -40,9 +48,9 @@ def names(package: BuiltPackage) -> list[str]:
 
 def test_stays_under_the_size_budget(package: BuiltPackage) -> None:
     assert package.unzipped_bytes < BUDGET, f"{package.unzipped_bytes / MIB:.1f} MiB"
-    # Above 50 MB Zappa (and Lambda's direct upload) would need S3 for the zip; it uses S3
-    # anyway, but a zip this small also uploads fast.
-    assert package.zipped_bytes < 50 * MIB, f"{package.zipped_bytes / MIB:.1f} MiB"
+    # Above 50 MB Lambda's direct upload refuses a zip; Zappa and the deploy workflow upload
+    # it to S3 (where only the unzipped limit applies), and a zip this small uploads fast.
+    assert package.zipped_bytes < ZIPPED_BUDGET, f"{package.zipped_bytes / MIB:.1f} MiB"
 
 
 def test_fits_lambda_together_with_the_models_layer(package: BuiltPackage) -> None:
@@ -67,8 +75,7 @@ def test_fits_lambda_together_with_the_models_layer(package: BuiltPackage) -> No
         r"^bench/",
         r"^ops/",
         r"^docs/",
-        r"__pycache__/",
-        r"\.pyc$",
+        r"\.py[co]$(?<!\.cpython-312\.pyc)",  # bytecode of another interpreter or -O level
         r"^\.venv",
         r"^var/",
         r"^\.git/",
@@ -108,6 +115,75 @@ def test_leaves_out(names: list[str], pattern: str) -> None:
 )
 def test_ships(names: list[str], name: str) -> None:
     assert name in names
+
+
+def test_ships_bytecode_for_every_module_of_the_project_and_its_dependencies(
+    names: list[str],
+) -> None:
+    sources = [name for name in names if name.endswith(".py")]
+    shipped = set(names)
+    for root in ("portal/", "modules/", "django/", "zappa/", "handler.py", "zappa_settings.py"):
+        assert any(name.startswith(root) for name in sources), root
+    missing = [name for name in sources if pyc_name(name) not in shipped]
+    assert not missing, missing[:10]
+    expected = {pyc_name(name) for name in sources}
+    orphans = [name for name in names if name.endswith(".pyc") and name not in expected]
+    assert not orphans, orphans[:10]
+
+
+def test_its_bytecode_is_unchecked_hash_bytecode_of_its_own_sources(
+    package: BuiltPackage, names: list[str]
+) -> None:
+    with zipfile.ZipFile(package.zip_path) as archive:
+        for name in names:
+            if not name.endswith(".py"):
+                continue
+            pyc = archive.read(pyc_name(name))
+            assert pyc[:4] == importlib.util.MAGIC_NUMBER, name  # CPython 3.12's
+            # PEP 552 flags: hash-based (bit 0) and not checked against the source (bit 1).
+            assert int.from_bytes(pyc[4:8], "little") == 0b01, name
+            assert pyc[8:16] == importlib.util.source_hash(archive.read(name)), name
+
+
+@pytest.fixture
+def read_only_task_root(package: BuiltPackage, tmp_path: Path) -> Iterator[Path]:
+    """The zip unpacked afresh (the mtimes the zip gives) into a folder nobody can write."""
+    root = tmp_path / "task"
+    with zipfile.ZipFile(package.zip_path) as archive:
+        archive.extractall(root)
+    folders = [root, *(path for path in root.rglob("*") if path.is_dir())]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        yield root
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+
+
+def test_a_cold_start_from_the_read_only_unpacked_zip_compiles_no_module(
+    packaged_lambda: PackagedLambda, read_only_task_root: Path, tmp_path: Path
+) -> None:
+    env = {
+        **packaged_lambda.env,
+        "LAMBDA_TASK_ROOT": str(read_only_task_root),
+        "HOME": str(read_only_task_root),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    paths = [read_only_task_root, *packaged_lambda.paths[1:]]
+    files_before = sorted(read_only_task_root.rglob("*"))
+    with LambdaContainer(paths, env, tmp_path / "cold.log", audit_compiles=True) as container:
+        response = container.http(events.http_event("GET", "/healthz"))
+        assert response.status == 200, response
+        compiled = container.compiled()
+        loaded = [
+            file
+            for file in container.modules().values()
+            if file and Path(file).is_relative_to(read_only_task_root)
+        ]
+    assert len(loaded) > 300, "Django, DRF, Zappa and the portal came from the task root"
+    assert compiled == [], compiled[:10]
+    assert sorted(read_only_task_root.rglob("*")) == files_before
 
 
 def test_its_settings_module_is_the_production_stage(package: BuiltPackage) -> None:
@@ -186,10 +262,22 @@ def test_the_unpacked_package_answers_healthz_with_boto3_from_the_runtime(
     assert not elsewhere
 
 
-def test_a_cold_start_imports_neither_dlib_nor_numpy(packaged_lambda: PackagedLambda) -> None:
+def test_a_cold_start_imports_no_engine_and_no_service(packaged_lambda: PackagedLambda) -> None:
     with packaged_lambda.fresh("cold") as container:
         response = container.http(events.http_event("GET", "/healthz"))
         assert response.status == 200, response
         loaded = container.modules()
     heavy = [name for name in loaded if name.split(".")[0] in ("dlib", "_dlib_pybind11", "numpy")]
     assert not heavy, heavy
+    # The admin registrations Django imports at start-up must not pull in the workflows, the
+    # probe engines, the SOS channels or PIL: /healthz needs none of them.
+    eager = [
+        name
+        for name in loaded
+        if name.split(".")[0] == "PIL"
+        or name.endswith(".services")
+        or name.startswith(
+            ("modules.netprobe.probes", "modules.sos.channels", "modules.faces.engine")
+        )
+    ]
+    assert not eager, eager

@@ -13,15 +13,32 @@ from tests.deploy.lambda_build import REPO, runtime_distributions, stage_setting
 pytestmark = pytest.mark.nodb
 
 STAGES = ("dev", "production")
+IMAGE_STAGE = "production-image"  # production from the container image (zappa deploy -d)
 SECRET_NAMES = re.compile(r"SECRET|PASSWORD|TOKEN|API_KEY|DATABASE_URL|CACHE_URL=redis", re.I)
 
 
 def test_production_extends_dev() -> None:
     raw = json.loads((REPO / "zappa_settings.json").read_text())
-    assert set(raw) == set(STAGES)
+    assert set(raw) == {*STAGES, IMAGE_STAGE}
     assert raw["production"]["extends"] == "dev"
     assert raw["production"]["s3_bucket"] != raw["dev"]["s3_bucket"]
     assert raw["production"]["remote_env"] != raw["dev"]["remote_env"]
+
+
+def test_the_image_stage_is_production_without_what_image_functions_refuse() -> None:
+    raw = json.loads((REPO / "zappa_settings.json").read_text())
+    assert raw[IMAGE_STAGE]["extends"] == "production"
+    image, production = stage_settings(IMAGE_STAGE), stage_settings("production")
+    # Lambda refuses layers on an image function (the models are in the image) and Zappa
+    # refuses slim_handler for one; everything else is production's.
+    assert production["layers"], "the zip stage takes the models from a layer"
+    assert image.pop("layers") == []
+    assert not image.pop("slim_handler")
+    for settings in (image, production):
+        settings.pop("extends")
+    production.pop("layers")
+    production.pop("slim_handler")
+    assert image == production
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -83,10 +83,18 @@ def final_stage() -> list[tuple[str, str]]:
     return steps[last_from:]
 
 
-def test_builds_on_the_lambda_python_base_in_every_stage() -> None:
+def test_builds_on_the_lambda_python_base_pinned_by_digest_in_every_stage() -> None:
     froms = [rest.split()[0] for k, rest in instructions() if k == "FROM"]
     assert len(froms) >= 2, "a build stage and a small final stage"
-    assert set(froms) == {BASE_IMAGE}
+    assert len(set(froms)) == 1, froms
+    # A tag moves every week; a digest is what was tested. The tag stays readable beside it.
+    assert re.fullmatch(re.escape(BASE_IMAGE) + r"@sha256:[0-9a-f]{64}", froms[0]), froms[0]
+    lines = DOCKERFILE.read_text().splitlines()
+    for n, line in enumerate(lines):
+        if line.startswith("FROM "):
+            comment = lines[n - 1]
+            assert comment.startswith("#"), f"line {n + 1}: say the tag in a comment above"
+            assert re.search(r"3\.12\b.*\d{4}-\d{2}-\d{2}", comment), comment
 
 
 def test_installs_pinned_requirements_in_the_build_stage_only() -> None:
@@ -237,3 +245,5 @@ def test_builds_zappa_settings_for_a_stage_that_allows_container_images() -> Non
     for config in reversed(chain):
         merged.update(config)
     assert not merged.get("slim_handler"), "slim_handler is on for the image's Zappa stage"
+    # Lambda refuses layers on an image function: the models are in the image instead.
+    assert not merged.get("layers"), "the image's Zappa stage has layers"
