@@ -18,7 +18,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PIP_PROGRESS_BAR := off
 
-.PHONY: help venv deps dev-deps ops-tools run test test-fast lint format migrate browser check-deploy bench lambda-package clean
+.PHONY: help venv deps dev-deps ops-tools crd-models run test test-fast lint format migrate browser check-deploy bench lambda-package aws-stacks aws-settings clean
 
 help:
 	@echo "make run    set up .venv, migrate, create the demo accounts and serve http://$(HOST):$(PORT)"
@@ -27,6 +27,8 @@ help:
 	@echo "make lint   ruff check + ruff format --check"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make lambda-package  build the Lambda zip offline (STAGE=production)"
+	@echo "make aws-stacks STAGE=dev    create or update the stage's CloudFormation stacks (ops/aws)"
+	@echo "make aws-settings STAGE=dev  write the stacks' outputs into zappa_settings.json"
 
 $(PY):
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it (e.g. pyenv install 3.12) or set PYTHON312=/path/to/python3.12" >&2; exit 1; }
@@ -48,8 +50,19 @@ $(TOOLS_VENV)/.stamp-ops: requirements-ops.txt | $(PY)
 	$(TOOLS_VENV)/bin/python -m pip --disable-pip-version-check -q install -r requirements-ops.txt
 	@touch $@
 
+# The KEDA and External Secrets CRD validators (npm packages) the ops tests run offline.
+CRD_MODELS := var/crd-models
+# package-lock.json pins the whole tree; npm ci installs exactly that.
+$(CRD_MODELS)/.stamp: tests/ops/crd_models/package.json tests/ops/crd_models/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js and npm (apt-get install nodejs npm) for the CRD checks in tests/ops" >&2; exit 1; }
+	mkdir -p $(CRD_MODELS)
+	cp tests/ops/crd_models/package.json tests/ops/crd_models/package-lock.json $(CRD_MODELS)/
+	cd $(CRD_MODELS) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
 venv: $(PY)
 deps: $(VENV)/.stamp-deps
+crd-models: $(CRD_MODELS)/.stamp
 dev-deps: $(VENV)/.stamp-dev-deps
 ops-tools: $(TOOLS_VENV)/.stamp-ops
 
@@ -78,10 +91,10 @@ format: dev-deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: dev-deps ops-tools browser lint
+test: dev-deps ops-tools crd-models browser lint
 	$(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
 
-test-fast: dev-deps ops-tools lint
+test-fast: dev-deps ops-tools crd-models lint
 	$(VENV)/bin/pytest -n auto -m "not slow" $(PYTEST_ARGS)
 
 check-deploy: deps
@@ -94,10 +107,19 @@ STAGE ?= production
 lambda-package: dev-deps
 	$(PY) -c 'from tests.deploy.lambda_build import build_package as b; p = b("$(STAGE)"); print(f"{p.zip_path}: {p.zipped_bytes/2**20:.1f} MiB zipped, {p.unzipped_bytes/2**20:.1f} MiB unzipped")'
 
+# The AWS account as CloudFormation (ops/aws/stacks.yaml has the order), then its outputs into
+# zappa_settings.json. Both use the AWS credentials of the shell; ZAPPA_STAGE picks a Zappa stage
+# that runs on STAGE's stacks (e.g. production-image).
+aws-stacks: dev-deps
+	$(PY) -m ops.aws.deploy --stage $(STAGE)
+
+aws-settings: dev-deps
+	$(PY) -m ops.aws.settings --stage $(or $(ZAPPA_STAGE),$(STAGE)) --aws-stage $(STAGE)
+
 # bench/load.py's helpers (its Locust file and its baseline site) are not benchmarks themselves.
 BENCHMARKS := $(filter-out bench/locustfile.py bench/load_site.py,$(wildcard bench/*.py))
 bench: dev-deps
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) staticfiles var/test-artifacts var/lambda
+	rm -rf $(VENV) $(TOOLS_VENV) staticfiles var/test-artifacts var/lambda $(CRD_MODELS)

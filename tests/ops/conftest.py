@@ -20,6 +20,9 @@ from tests.ops.support import (
     release_name,
 )
 
+# Files of ops/kubernetes_orchestration that kubectl does not apply.
+NOT_KUBERNETES_OBJECTS = ("kustomization.yaml", "cluster.yaml")
+
 
 @pytest.fixture(scope="session")
 def raw_manifests() -> dict[str, list[Doc]]:
@@ -29,9 +32,12 @@ def raw_manifests() -> dict[str, list[Doc]]:
 
 @pytest.fixture(scope="session")
 def raw_docs(raw_manifests: dict[str, list[Doc]]) -> list[Doc]:
-    """The Kubernetes objects of the pilot (not kustomization.yaml)."""
+    """The Kubernetes objects of the pilot (not kustomization.yaml, nor eksctl's cluster.yaml)."""
     return [
-        doc for name, docs in raw_manifests.items() if name != "kustomization.yaml" for doc in docs
+        doc
+        for name, docs in raw_manifests.items()
+        if name not in NOT_KUBERNETES_OBJECTS
+        for doc in docs
     ]
 
 

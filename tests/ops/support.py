@@ -22,6 +22,8 @@ CHART = OPS / "helm_charts" / "portal"
 MODULES = ("netprobe", "sos", "faces", "all")
 # EKS 1.33: the version the manifests and the chart are validated against.
 KUBERNETES_VERSION = "1.33.0"
+# The oldest version the chart supports (Chart.yaml kubeVersion) and the current one.
+KUBERNETES_VERSIONS = ("1.30.0", "1.33.0")
 RELEASE_NAMESPACE = "portal"
 
 Doc = dict[str, Any]
@@ -90,13 +92,13 @@ def module_values(module: str) -> Doc:
     return yaml.safe_load((CHART / f"values-{module}.yaml").read_text())
 
 
-def validate_strict(doc: Doc) -> str:
-    """kubernetes-validate --strict for KUBERNETES_VERSION; fails the test with the path."""
+def validate_strict(doc: Doc, version: str = KUBERNETES_VERSION) -> str:
+    """kubernetes-validate --strict for `version`; fails the test with the path."""
     kv = pytest.importorskip(
         "kubernetes_validate", reason="kubernetes-validate is not installed (requirements-dev.txt)"
     )
     try:
-        return kv.validate(doc, KUBERNETES_VERSION, strict=True)
+        return kv.validate(doc, version, strict=True)
     except kv.ValidationError as e:
         path = ".".join(str(p) for p in e.path)
         pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {path}: {e.message}")

@@ -63,7 +63,7 @@ def test_rejects_web_resources_without_limits(helm: Any) -> None:
 
 
 def test_requires_the_secret_keys_when_the_chart_creates_the_secret(helm: Any) -> None:
-    message = schema_error(helm, {"secret": {"create": True, "stringData": {"DEBUG": "1"}}})
+    message = schema_error(helm, {"secret": {"source": "plain", "stringData": {"DEBUG": "1"}}})
     assert "SECRET_KEY" in message
     assert "DATABASE_URL" in message
 

@@ -120,6 +120,24 @@ def get(port: int, path: str, host: str, **headers: str) -> tuple[int, bytes]:
         conn.close()
 
 
+# The address the pod gets: the ALB's health checks send it as the Host header.
+POD_IP = "10.0.1.23"
+
+
+def kubelet_env(container: Doc, pod_ip: str) -> dict[str, str]:
+    """The container's env as the kubelet sets it: status.podIP filled in, $(VAR) expanded."""
+    env: dict[str, str] = {}
+    for entry in container.get("env", []):
+        if "valueFrom" in entry:
+            assert entry["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}, entry
+            env[entry["name"]] = pod_ip
+        else:
+            env[entry["name"]] = re.sub(
+                r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), entry["value"]
+            )
+    return env
+
+
 @pytest.fixture(scope="module")
 def pilot_env(tmp_path_factory: pytest.TempPathFactory, raw_docs: list[Doc]) -> dict[str, str]:
     """The pilot's ConfigMap, its Secret's keys filled for a test, the container's env."""
@@ -131,7 +149,7 @@ def pilot_env(tmp_path_factory: pytest.TempPathFactory, raw_docs: list[Doc]) -> 
     env = {
         **base_env(tmp_path),
         **configmap,
-        **{e["name"]: e["value"] for e in web["env"]},
+        **kubelet_env(web, POD_IP),
         "SECRET_KEY": "entrypoint-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "STATIC_ROOT": str(tmp_path / "static"),
@@ -215,6 +233,10 @@ def test_serves_healthz_and_readyz_on_the_probed_port_and_stops_on_sigterm(
             except OSError:
                 time.sleep(0.2)
         assert status == 200, log.read_text()
+        # An ALB health check (target-type ip) names the pod by its address; another address
+        # is still refused.
+        assert get(port, "/healthz", f"{POD_IP}:{port}")[0] == 200
+        assert get(port, "/healthz", "10.0.9.9")[0] == 400
 
         status, body = get(port, "/readyz", host)
         assert status == 200, body

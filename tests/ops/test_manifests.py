@@ -13,6 +13,7 @@ import yaml
 
 from tests.ops.support import (
     KUBERNETES_VERSION,
+    KUBERNETES_VERSIONS,
     REPO,
     Doc,
     all_containers,
@@ -28,10 +29,13 @@ pytestmark = pytest.mark.nodb
 NAME = "portal-netprobe"
 
 
-def test_validates_every_raw_manifest_strictly_for_kubernetes_1_33(raw_docs: list[Doc]) -> None:
+def test_validates_every_raw_manifest_strictly_for_kubernetes_1_30_and_1_33(
+    raw_docs: list[Doc],
+) -> None:
     kinds = set()
     for doc in raw_docs:
-        assert validate_strict(doc) == "1.33"
+        for version in KUBERNETES_VERSIONS:
+            assert validate_strict(doc, version) == version.removesuffix(".0")
         kinds.add(doc["kind"])
     assert {
         "Namespace",
@@ -62,7 +66,7 @@ def test_lists_every_manifest_but_the_example_secret_in_the_kustomization(
     raw_manifests: dict[str, list[Doc]], raw_docs: list[Doc]
 ) -> None:
     kustomization = raw_manifests["kustomization.yaml"][0]
-    on_disk = set(raw_manifests) - {"kustomization.yaml"}
+    on_disk = set(raw_manifests) - {"kustomization.yaml", "cluster.yaml"}  # eksctl reads that one
     assert set(kustomization["resources"]) == on_disk - {"secret.example.yaml"}
     assert kustomization["namespace"] == "portal"
     image = pod_spec(one(raw_docs, "Deployment", NAME))["containers"][0]["image"]
@@ -80,7 +84,9 @@ def test_keeps_only_placeholders_in_the_example_secret(raw_manifests: dict[str, 
 
 def test_runs_three_netprobe_web_replicas_with_probes(raw_docs: list[Doc]) -> None:
     deployment = one(raw_docs, "Deployment", NAME)
-    assert deployment["spec"]["replicas"] == 3
+    # The HPA owns the count (from 3): a `replicas` here would reset it on every apply.
+    assert "replicas" not in deployment["spec"]
+    assert one(raw_docs, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 3
     (web,) = deployment["spec"]["template"]["spec"]["containers"]
     assert web["args"] == ["web"]
     assert web["startupProbe"]["httpGet"]["path"] == "/healthz"
@@ -89,7 +95,7 @@ def test_runs_three_netprobe_web_replicas_with_probes(raw_docs: list[Doc]) -> No
     ports = {p["name"]: p["containerPort"] for p in web["ports"]}
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert web[probe]["httpGet"]["port"] in ports
-    env = {e["name"]: e["value"] for e in web["env"]}
+    env = {e["name"]: e.get("value") for e in web["env"]}
     assert int(env["PORT"]) == ports["http"] == 8000
 
     configmap = one(raw_docs, "ConfigMap", NAME)
@@ -97,6 +103,8 @@ def test_runs_three_netprobe_web_replicas_with_probes(raw_docs: list[Doc]) -> No
     # The probes' Host header must be an allowed host, or Django answers 400.
     host = web["readinessProbe"]["httpGet"]["httpHeaders"][0]["value"]
     assert host in configmap["data"]["ALLOWED_HOSTS"].split(",")
+    # The ALB's health checks use the pod's IP as the Host: the web pods add it.
+    assert env["ALLOWED_HOSTS"] == configmap["data"]["ALLOWED_HOSTS"] + ",$(POD_IP)"
     refs = [next(iter(ref.values()))["name"] for ref in web["envFrom"]]
     assert refs == [NAME, NAME]
 
@@ -166,11 +174,10 @@ def test_fences_the_network(raw_docs: list[Doc]) -> None:
     labels = one(raw_docs, "Deployment", NAME)["spec"]["template"]["metadata"]["labels"]
     assert policy["podSelector"]["matchLabels"].items() <= labels.items()
     peers = [peer for rule in policy["ingress"] for peer in rule["from"]]
-    assert any(
-        p.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
-        == "ingress-nginx"
-        for p in peers
-    )
+    # The ALB sends to pod IPs (target-type ip) from the VPC: an ipBlock, no controller pods.
+    assert one(raw_docs, "Ingress")["spec"]["ingressClassName"] == "alb"
+    assert {"ipBlock": {"cidr": "10.0.0.0/16"}} in peers
+    assert not any("namespaceSelector" in p for p in peers)
     dns = [r for r in policy["egress"] if {p["port"] for p in r.get("ports", [])} == {53}]
     assert dns, "no DNS egress"
     internet = [

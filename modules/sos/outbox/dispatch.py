@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -126,6 +126,7 @@ class _Pass:
     needed_lease_s: float
     deadline: float
     stop: threading.Event | None
+    beat: Callable[[], None] | None  # the worker's heartbeat (heartbeat.py)
 
 
 def _drain(pool: ThreadPoolExecutor, channels: ChannelSet, run: _Pass, report: PassReport) -> None:
@@ -141,6 +142,8 @@ def _drain(pool: ThreadPoolExecutor, channels: ChannelSet, run: _Pass, report: P
     oldest = 0.0
     last_empty = -EMPTY_CLAIM_PAUSE_S
     while True:
+        if run.beat is not None and _within_leases(inflight.values(), run.lease_clock()):
+            run.beat()
         now_s = time.monotonic()
         claiming = not (stop and stop.is_set()) and now_s < run.deadline
         if not claiming and inflight:
@@ -187,6 +190,11 @@ def _drain(pool: ThreadPoolExecutor, channels: ChannelSet, run: _Pass, report: P
                 return
 
 
+def _within_leases(jobs: Iterable[Job], now: datetime) -> bool:
+    """No send in flight has outlived its lease, the deadline every send is given."""
+    return all(job.lease_until is None or job.lease_until > now for job in jobs)
+
+
 def process_due_deliveries(
     *,
     now: datetime | None = None,
@@ -194,11 +202,13 @@ def process_due_deliveries(
     workers: int | None = None,
     max_seconds: float | None = None,
     stop: threading.Event | None = None,
+    beat: Callable[[], None] | None = None,
 ) -> PassReport:
     """Send everything due now; returns when nothing due is left (or at `max_seconds`/`stop`).
 
     `now` pins the clock (tests); rows that fail transiently are due again later and left for
-    the next pass. Raises ImproperlyConfigured when SOS_LEASE_S cannot cover one send.
+    the next pass. `beat` is called on every turn of the pass while no send in flight has
+    outlived its lease. Raises ImproperlyConfigured when SOS_LEASE_S cannot cover one send.
     """
     from modules.sos.outbox.reminders import alerts_remind_due
 
@@ -220,6 +230,7 @@ def process_due_deliveries(
         needed_lease_s=min_lease_s(),
         deadline=started + (max_seconds if max_seconds is not None else float("inf")),
         stop=stop,
+        beat=beat,
     )
     report = PassReport()
     report.expired = requeue_expired_leases(now=clock())

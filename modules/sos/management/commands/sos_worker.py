@@ -3,13 +3,15 @@
 SIGTERM and SIGINT stop claiming new deliveries; sends already in flight finish and are
 recorded before the process exits, so a rolling restart loses and doubles nothing. A database
 outage is waited out: outcomes of sends in flight are written when it returns, while their
-leases hold, and the loop goes on by itself.
+leases hold, and the loop goes on by itself. With SOS_WORKER_HEARTBEAT set, the loop touches
+that file while it makes progress (modules/sos/outbox/heartbeat.py: the liveness probe).
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +24,21 @@ from modules.sos.outbox.dispatch import (
     refresh_connections,
     seconds_until_due,
 )
+from modules.sos.outbox.heartbeat import MIN_INTERVAL_S, Heartbeat
+
+# An idle wait beats at least this often, whatever SOS_POLL_S says.
+BEAT_SLICE_S = 5 * MIN_INTERVAL_S
+
+
+def _wait(stop: threading.Event, seconds: float, heartbeat: Heartbeat) -> None:
+    """stop.wait(seconds), beating along the way."""
+    end = time.monotonic() + seconds
+    while not stop.is_set():
+        heartbeat.beat()
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        stop.wait(min(left, BEAT_SLICE_S))
 
 
 class Command(BaseCommand):
@@ -48,13 +65,16 @@ class Command(BaseCommand):
 
         previous = {sig: signal.signal(sig, shutdown) for sig in (signal.SIGTERM, signal.SIGINT)}
         total = PassReport()
+        heartbeat = Heartbeat(None if options["once"] else settings.SOS_WORKER_HEARTBEAT)
         try:
             if not options["once"]:
                 self.stdout.write(f"sos_worker: polling every {poll:g} s (SIGTERM to stop)")
+            heartbeat.beat(force=True)  # a file left by a hung predecessor is stale
             while not stop.is_set():
+                heartbeat.beat()
                 refresh_connections()
                 try:
-                    report = process_due_deliveries(workers=workers, stop=stop)
+                    report = process_due_deliveries(workers=workers, stop=stop, beat=heartbeat.beat)
                     wait = seconds_until_due()
                 except (OperationalError, InterfaceError) as exc:
                     if options["once"]:
@@ -63,13 +83,13 @@ class Command(BaseCommand):
                     # wait for it and go on, without a restart.
                     self.stderr.write(f"sos_worker: database unavailable ({exc}); retrying")
                     connection.close()
-                    stop.wait(poll)
+                    _wait(stop, poll, heartbeat)
                     continue
                 for field, value in report.as_dict().items():
                     setattr(total, field, getattr(total, field) + value)
                 if options["once"]:
                     break
-                stop.wait(poll if wait is None else min(max(wait, 0.05), poll))
+                _wait(stop, poll if wait is None else min(max(wait, 0.05), poll), heartbeat)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -147,16 +147,81 @@ The Secret with SECRET_KEY, DATABASE_URL, ...
 {{- end }}
 
 {{/*
-Resources the pre-install migration Job needs exist before Helm creates the release's
-ordinary resources: they are hooks too, created first (weight -10), kept (no hook-succeeded
-delete) and replaced on every upgrade and rollback. `helm uninstall` leaves them; ops/README.md
-says how to remove them.
+The non-secret settings (portal/settings.py reads each from the environment), as a map: the
+ConfigMap's data, and the env of the migration Job, which runs before the ConfigMap of the same
+upgrade is applied (README.md, "Upgrades and migrations").
 */}}
-{{- define "portal.preHookAnnotations" -}}
-{{- if .Values.migrations.enabled }}
-helm.sh/hook: pre-install,pre-upgrade,pre-rollback
-helm.sh/hook-weight: "-10"
-helm.sh/hook-delete-policy: before-hook-creation
+{{- define "portal.configData" -}}
+{{- $preset := include "portal.preset" . | fromYaml -}}
+{{- $fullname := include "portal.fullname" . -}}
+{{- $hosts := list -}}
+{{- $origins := list -}}
+{{- range (include "portal.publicHosts" . | fromYamlArray) }}
+{{- $hosts = append $hosts . }}
+{{- $origins = append $origins (printf "https://%s" .) }}
+{{- end }}
+{{- $hosts = concat $hosts .Values.config.allowedHosts (list $fullname (printf "%s.%s.svc" $fullname .Release.Namespace) "localhost") | uniq }}
+{{- $origins = concat $origins .Values.config.csrfTrustedOrigins | uniq }}
+{{- $data := dict
+  "PORTAL_MODULES" (include "portal.portalModules" .)
+  "DEBUG" "false"
+  "ALLOWED_HOSTS" (join "," $hosts)
+  "CSRF_TRUSTED_ORIGINS" (join "," $origins)
+  "SECURE_PROXY_SSL_HEADER" (.Values.config.secureProxySslHeader | toString)
+  "SECURE_SSL_REDIRECT" (.Values.config.secureSslRedirect | toString)
+  "SECURE_HSTS_SECONDS" (.Values.config.secureHstsSeconds | int | toString)
+  "FORWARDED_ALLOW_IPS" (.Values.config.forwardedAllowIps | toString)
+  "CACHE_URL" (.Values.config.cacheUrl | toString)
+  "LOG_FORMAT" (.Values.config.logFormat | toString)
+  "LOG_LEVEL" (.Values.config.logLevel | toString)
+  "EGRESS_ALLOWED_NETWORKS" (join "," .Values.config.egressAllowedNetworks)
+  "USE_S3_STORAGE" (.Values.config.useS3Storage | toString)
+  "GUNICORN_WORKERS" (.Values.gunicorn.workers | default $preset.gunicorn.workers | int | toString)
+  "GUNICORN_THREADS" (.Values.gunicorn.threads | default $preset.gunicorn.threads | int | toString)
+  "GUNICORN_GRACEFUL_TIMEOUT" (.Values.gunicorn.gracefulTimeout | int | toString)
+}}
+{{- if .Values.config.useS3Storage }}
+{{- $_ := set $data "AWS_STORAGE_BUCKET_NAME" (.Values.config.storageBucketName | toString) }}
+{{- $_ := set $data "AWS_MEDIA_BUCKET_NAME" (.Values.config.mediaBucketName | default .Values.config.storageBucketName | toString) }}
+{{- end }}
+{{- if has .Values.module (list "faces" "all") }}
+{{- $_ := set $data "FACES_STORE_IMAGES" (.Values.config.facesStoreImages | toString) }}
+{{- end }}
+{{- with .Values.aws.region }}
+{{- $_ := set $data "AWS_REGION" . }}
+{{- $_ := set $data "AWS_DEFAULT_REGION" . }}
+{{- end }}
+{{- range $key, $value := .Values.config.extra }}
+{{- $_ := set $data $key ($value | toString) }}
+{{- end }}
+{{- toYaml $data }}
+{{- end }}
+
+{{/*
+The public host names: the Ingress hosts or the HTTPRoute hostnames, whichever is on.
+*/}}
+{{- define "portal.publicHosts" -}}
+{{- $hosts := list }}
+{{- if .Values.ingress.enabled }}
+{{- range .Values.ingress.hosts }}
+{{- $hosts = append $hosts .host }}
+{{- end }}
+{{- end }}
+{{- if .Values.httpRoute.enabled }}
+{{- $hosts = concat $hosts .Values.httpRoute.hostnames }}
+{{- end }}
+{{- toYaml ($hosts | uniq) }}
+{{- end }}
+
+{{/*
+The env block of a Portal container: the given entries, then extraEnv (later entries win).
+Pass (dict "ctx" $ "env" (list ...)); renders nothing when both are empty.
+*/}}
+{{- define "portal.env" -}}
+{{- $env := concat (.env | default list) .ctx.Values.extraEnv -}}
+{{- with $env -}}
+env:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
 
@@ -170,7 +235,8 @@ checkov.io/skip3: CKV_K8S_35=Django reads its settings from the environment (12-
 {{- end }}
 
 {{/*
-Pod-level parts shared by every Portal pod. Pass (dict "ctx" $ "icmp" true|false).
+Pod-level parts shared by every Portal pod. Pass (dict "ctx" $ "icmp" true|false), and
+"serviceAccountName" to run as another account than the release's.
 */}}
 {{- define "portal.podSpecCommon" -}}
 {{- $ctx := .ctx }}
@@ -178,7 +244,7 @@ Pod-level parts shared by every Portal pod. Pass (dict "ctx" $ "icmp" true|false
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-serviceAccountName: {{ include "portal.serviceAccountName" $ctx }}
+serviceAccountName: {{ .serviceAccountName | default (include "portal.serviceAccountName" $ctx) }}
 automountServiceAccountToken: false
 enableServiceLinks: false
 {{- with $ctx.Values.priorityClassName }}
@@ -230,6 +296,9 @@ securityContext:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+  {{- with .Values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end }}
 
 {{- define "portal.tmpVolume" -}}
@@ -237,4 +306,24 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: {{ .Values.tmpVolume.sizeLimit }}
+  {{- with .Values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
+{{/*
+The deliveries due now, for KEDA's PostgreSQL scaler (worker-keda.yaml): what claim_due and
+requeue_expired_leases (modules/sos/outbox/claims.py) would take.
+*/}}
+{{- define "portal.worker.dueQuery" -}}
+SELECT COUNT(*) FROM sos_delivery d JOIN sos_alert a ON a.id = d.alert_id WHERE (d.state = 'pending' AND d.next_attempt_at <= NOW() AND a.status = 'open') OR (d.state = 'sending' AND d.lease_until < NOW())
+{{- end }}
+
+{{/*
+Annotations that let Helm adopt an object applied before the first install (the ExternalSecret
+and its SecretStore: the migration hook needs their Secret).
+*/}}
+{{- define "portal.adoptable" -}}
+meta.helm.sh/release-name: {{ .Release.Name }}
+meta.helm.sh/release-namespace: {{ .Release.Namespace }}
 {{- end }}

@@ -1,0 +1,72 @@
+"""The query KEDA's PostgreSQL scaler runs (templates/worker-keda.yaml) counts exactly the
+deliveries a dispatcher pass would take now, on the suite's PostgreSQL test database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from tests.ops.support import load_docs, module_values, one
+
+
+@pytest.fixture
+def postgresql(db: None) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("KEDA's scaler runs its query on PostgreSQL (the suite's PostgreSQL pass)")
+
+
+def _query(render: Any) -> str:
+    templates = render(module_values("sos"), "portal-sos")
+    docs = load_docs(templates["portal/templates/worker-keda.yaml"])
+    (trigger,) = one(docs, "ScaledObject")["spec"]["triggers"]
+    return trigger["metadata"]["query"]
+
+
+def test_the_keda_query_counts_the_deliveries_due(postgresql: None, render: Any) -> None:
+    from modules.sos.models import Alert, Delivery
+
+    now = timezone.now()
+    hour = timedelta(hours=1)
+    open_alert = Alert.objects.create(message="Fire")
+    closed = Alert.objects.create(message="Drill", status=Alert.Status.CANCELLED)
+    State = Delivery.State
+    rows = [
+        # (alert, state, next_attempt_at, lease_until, due)
+        (open_alert, State.PENDING, now - hour, None, True),  # due
+        (open_alert, State.PENDING, now - hour, None, True),
+        (open_alert, State.PENDING, now + hour, None, False),  # a retry later
+        (open_alert, State.PENDING, None, None, False),
+        (closed, State.PENDING, now - hour, None, False),  # its alert was cancelled
+        (open_alert, State.SENDING, None, now - hour, True),  # its worker was lost
+        (closed, State.SENDING, None, now - hour, True),  # to be cancelled by a pass
+        (open_alert, State.SENDING, None, now + hour, False),  # a send in flight
+        (open_alert, State.SENT, None, None, False),
+        (open_alert, State.FAILED, now - hour, None, False),
+        (open_alert, State.ACKNOWLEDGED, None, None, False),
+    ]
+    for n, (alert, state, next_at, lease, _) in enumerate(rows):
+        Delivery.objects.create(
+            alert=alert,
+            contact_name=f"c{n}",
+            kind="email",
+            address=f"c{n}@example.com",
+            state=state,
+            next_attempt_at=next_at,
+            lease_until=lease,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_query(render))
+        (count,) = cursor.fetchone()
+    assert count == sum(due for *_, due in rows) == 4
+
+    # The same rows the dispatcher takes: expired leases first, then the due claims.
+    from modules.sos.outbox.claims import claim_due, requeue_expired_leases
+
+    requeued = requeue_expired_leases(now=now)
+    claimed = claim_due(now=now, limit=100)
+    assert requeued == 2
+    assert len(claimed) == 3  # two due + the lost one of the open alert, requeued
