@@ -4,12 +4,12 @@
     make aws-settings STAGE=dev
 
 It reads the outputs of portal-<stage>-{network,storage,operations,iam} and the newest version
-of the `portal-face-models` layer, and sets in the Zappa stage: `vpc_config`, `role_name`,
-`role_arn`, `s3_bucket`, `remote_env`, `dead_letter_arn`, `lambda_concurrency` (Zappa's name for
-reserved concurrency), `layers` (only where the stage has layers: an image stage has none) and
-the environment's bucket names and static domain. A stage that `extends` another gets only what
-differs from it. A missing stage, stack, output or layer stops it with a message naming it,
-exit status 2, the file untouched.
+of the stage's own layer `portal-face-models-<stage>`, and sets in the Zappa stage: `vpc_config`,
+`role_name`, `role_arn`, `s3_bucket`, `remote_env`, `dead_letter_arn`, `lambda_concurrency`
+(Zappa's name for reserved concurrency), `layers` (only where the stage has layers: an image
+stage has none) and the environment's bucket names and static domain. A stage that `extends`
+another gets only what differs from it. A missing stage, stack, output or layer stops it with a
+message naming it, exit status 2, the file untouched.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from ops.aws.stacks import STAGES, StackConfigError, plan, stack_outputs
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = REPO / "zappa_settings.json"
-LAYER_NAME = "portal-face-models"  # ops/serverless/models_layer.py DEFAULT_NAME
+# One layer per stage (only its own deploy role publishes to it): ops/serverless/models_layer.py.
+LAYER_NAME = "portal-face-models-{stage}"
+LAYER_MARKER = ":layer:portal-face-models"  # the stage's layer, or the shared one it replaced
 # (concern, output) this script needs
 NEEDED = {
     "network": ("PrivateSubnetIds", "LambdaSecurityGroupId"),
@@ -63,7 +65,8 @@ def read_outputs(aws_stage: str, cloudformation: Any) -> dict[str, dict[str, str
     return outputs
 
 
-def latest_layer_arn(lambda_client: Any, name: str = LAYER_NAME) -> str:
+def latest_layer_arn(lambda_client: Any, aws_stage: str) -> str:
+    name = LAYER_NAME.format(stage=aws_stage)
     versions = lambda_client.list_layer_versions(LayerName=name).get("LayerVersions", [])
     if not versions:
         raise StackConfigError(
@@ -105,8 +108,7 @@ def desired(
         },
     }
     if layer is not None:
-        marker = f":layer:{LAYER_NAME}:"
-        others = [arn for arn in current.get("layers", []) if marker not in arn]
+        others = [arn for arn in current.get("layers", []) if LAYER_MARKER not in arn]
         settings["layers"] = [layer, *others]
     env = {
         "AWS_STORAGE_BUCKET_NAME": storage["StaticBucketName"],
@@ -169,7 +171,7 @@ def write_settings(
         )
     outputs = read_outputs(aws_stage, cloudformation)
     current = resolve(raw, stage)
-    layer = latest_layer_arn(lambda_client) if current.get("layers") else None
+    layer = latest_layer_arn(lambda_client, aws_stage) if current.get("layers") else None
     settings, env = desired(aws_stage, outputs, current, layer)
     changed = apply(raw, stage, settings, env)
     if changed:

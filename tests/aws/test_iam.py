@@ -40,7 +40,15 @@ ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
 REPOSITORY = "example/portal"
 OIDC_PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
-ECR_REPOSITORY = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/portal"
+
+
+def ecr_repository(stage: str) -> str:
+    return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/portal-{stage}"
+
+
+def face_model_layer(stage: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:portal-face-models-{stage}"
+
 
 # The only writes on "*", each commented in iam.yaml with the reason.
 STAR_WRITES = {
@@ -154,6 +162,13 @@ def other_stage_arns(stage: str) -> list[str]:
         f"arn:aws:iam::{ACCOUNT}:role/portal-deploy-{other}",
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/portal-{other}:log-stream:x",
         f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/portal-{other}",
+        # The image and the face-model layer run inside the other stage's functions.
+        ecr_repository(other),
+        face_model_layer(other),
+        f"{face_model_layer(other)}:3",
+        # The one layer both stages once shared: what either published, the other could run.
+        f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:portal-face-models",
+        f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:portal-face-models:3",
     ]
     for zappa_stage in ZAPPA_STAGES[other]:
         arns += [
@@ -186,7 +201,12 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamStacks]:
         cloudformation = moto.client("cloudformation")
         cloudformation.create_stack(
             StackName="portal-ecr",
-            TemplateBody=exports_template({"portal-ecr-RepositoryArn": ECR_REPOSITORY}),
+            TemplateBody=exports_template(
+                {
+                    "portal-ecr-DevRepositoryArn": ecr_repository("dev"),
+                    "portal-ecr-ProductionRepositoryArn": ecr_repository("production"),
+                }
+            ),
         )
         cloudformation.create_stack(
             StackName="portal-github-oidc", TemplateBody=OIDC_TEMPLATE.read_text()
@@ -366,8 +386,9 @@ def test_the_deploy_role_reaches_its_own_stage_s_resources(stacks: IamStacks, st
             f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/portal-{stage}-operations/0a1b2c"
         ),
         "iam:PassRole": f"arn:aws:iam::{ACCOUNT}:role/portal-lambda-{stage}",
-        "ecr:PutImage": ECR_REPOSITORY,
-        "lambda:PublishLayerVersion": f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:portal-face-models",
+        "ecr:PutImage": ecr_repository(stage),
+        "lambda:PublishLayerVersion": face_model_layer(stage),
+        "lambda:GetLayerVersion": f"{face_model_layer(stage)}:3",
     }
     for action, arn in needed.items():
         assert any(
@@ -405,8 +426,8 @@ def test_the_production_deploy_role_reaches_the_image_stage_s_resources(
             f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/portal-production-image/0a1b2c",
         ),
         # Lambda has the caller pull the image it creates the function from.
-        ("ecr:BatchGetImage", ECR_REPOSITORY),
-        ("ecr:GetDownloadUrlForLayer", ECR_REPOSITORY),
+        ("ecr:BatchGetImage", ecr_repository("production")),
+        ("ecr:GetDownloadUrlForLayer", ecr_repository("production")),
         ("iam:PassRole", stacks.outputs["production"]["ExecutionRoleArn"]["value"]),
     }
     needed |= {

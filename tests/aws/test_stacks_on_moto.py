@@ -69,6 +69,7 @@ class Account:
     outputs: dict[str, dict[str, dict[str, str]]]  # stage -> concern -> outputs
     log: list[str]
     layer_arn: str
+    production_layer_arn: str = ""
 
     def env(self, region: str = REGION) -> dict[str, str]:
         return {
@@ -89,12 +90,14 @@ class Account:
         ).client(service, endpoint_url=self.moto.url)
 
 
-def publish_layer(client: Any, name: str = aws_settings.LAYER_NAME) -> str:
+def publish_layer(client: Any, stage: str) -> str:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("python/face_recognition_models/models/README", "stand-in")
     return client.publish_layer_version(
-        LayerName=name, Content={"ZipFile": buffer.getvalue()}, CompatibleRuntimes=["python3.12"]
+        LayerName=aws_settings.LAYER_NAME.format(stage=stage),
+        Content={"ZipFile": buffer.getvalue()},
+        CompatibleRuntimes=["python3.12"],
     )["LayerVersionArn"]
 
 
@@ -112,8 +115,10 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
                 render=for_moto,
                 log=log.append,
             )
-        publish_layer(result.client("lambda"))
-        result.layer_arn = publish_layer(result.client("lambda"))  # the newest is version 2
+        publish_layer(result.client("lambda"), "dev")
+        result.layer_arn = publish_layer(result.client("lambda"), "dev")  # dev's newest: 2
+        for _ in range(3):  # production's layer is another one, with newer versions
+            result.production_layer_arn = publish_layer(result.client("lambda"), "production")
         yield result
     finally:
         moto.stop()
@@ -171,6 +176,7 @@ def test_the_stages_get_their_own_resources(account: Account, stage: str) -> Non
     assert outputs["iam"]["ExecutionRoleName"] == f"portal-lambda-{stage}"
     assert outputs["network"]["VpcId"] != other["network"]["VpcId"]
     assert outputs["ecr"] == other["ecr"]  # account-wide, made once
+    assert outputs["ecr"][f"{stage.capitalize()}RepositoryUri"].endswith(f"/portal-{stage}")
     # The reserved concurrency follows from the database's size (operations.yaml's mapping).
     expected = {"dev": ("189", "174"), "production": ("823", "808")}[stage]
     assert (
@@ -246,7 +252,7 @@ def test_aws_settings_writes_the_dev_stage_from_the_stack_outputs(
     assert dev["dead_letter_arn"] == out["operations"]["DeadLetterQueueArn"]
     assert dev["lambda_concurrency"] == 174
     assert dev["layers"] == [account.layer_arn]
-    assert account.layer_arn.endswith(":layer:portal-face-models:2")
+    assert account.layer_arn.endswith(":layer:portal-face-models-dev:2")
     env = dev["environment_variables"]
     assert env["AWS_STORAGE_BUCKET_NAME"] == "portal-static-dev"
     assert env["AWS_MEDIA_BUCKET_NAME"] == "portal-media-dev"
@@ -278,7 +284,9 @@ def test_aws_settings_writes_only_what_production_does_not_inherit(
     assert production["vpc_config"]["SecurityGroupIds"] == [
         account.outputs["production"]["network"]["LambdaSecurityGroupId"]
     ]
-    assert "layers" not in production  # the same layer as dev's: inherited
+    # Its own layer, never dev's: one the dev deploy role could publish would run in production.
+    assert production["layers"] == [account.production_layer_arn]
+    assert account.production_layer_arn.endswith(":layer:portal-face-models-production:3")
     assert "memory_size" not in production
     env = production["environment_variables"]
     assert env["AWS_MEDIA_BUCKET_NAME"] == "portal-media-production"
@@ -347,7 +355,7 @@ def test_aws_settings_names_the_layer_that_was_never_published(
     text = path.read_text()
     result = run_settings(account, "--stage", "dev", "--settings", str(path), region="eu-west-3")
     assert result.returncode == 2
-    assert "no version of layer portal-face-models" in result.stderr
+    assert "no version of layer portal-face-models-dev" in result.stderr
     assert path.read_text() == text
 
 

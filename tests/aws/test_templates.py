@@ -23,7 +23,10 @@ OUTPUTS = {  # the contract between the helpers: /work/aws-contract.md
     "data": {"DatabaseEndpoint", "DatabasePort", "DatabaseSecretArn", "DatabaseMaxConnections"},
     "messaging": {"SesIdentityArn", "SesConfigurationSetName"},
     "operations": {"DeadLetterQueueArn", "AlarmTopicArn", "LogGroupName", "ReservedConcurrency"},
-    "ecr": {"RepositoryUri", "RepositoryArn"},
+    # One repository per stage, in the one account-wide stack.
+    "ecr": {
+        f"{stage}Repository{what}" for stage in ("Dev", "Production") for what in ("Uri", "Arn")
+    },
 }
 
 

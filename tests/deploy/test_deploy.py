@@ -90,7 +90,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         s3 = moto.client("s3")
         s3.create_bucket(Bucket=settings["s3_bucket"])
         layer_zip, _ = build_models_layer()
-        layer_arn = models_layer.publish(layer_zip, client=moto.client("lambda"))
+        layer_arn = models_layer.publish(layer_zip, stage=STAGE, client=moto.client("lambda"))
         package = build_package(STAGE)
         key = f"{FUNCTION}-{package.zip_path.stem}.zip"
         s3.upload_file(str(package.zip_path), settings["s3_bucket"], key)

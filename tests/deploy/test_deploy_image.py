@@ -67,9 +67,11 @@ def image_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image
         )["Role"]
         moto.client("s3").create_bucket(Bucket=settings["s3_bucket"])
         ecr = moto.client("ecr")
-        repository = ecr.create_repository(repositoryName="portal")["repository"]
+        repository = ecr.create_repository(repositoryName="portal-production")["repository"]
         pushed = ecr.put_image(
-            repositoryName="portal", imageManifest=json.dumps(MANIFEST), imageTag="v1.0.0"
+            repositoryName="portal-production",
+            imageManifest=json.dumps(MANIFEST),
+            imageTag="v1.0.0",
         )["image"]
         image_uri = f"{repository['repositoryUri']}@{pushed['imageId']['imageDigest']}"
         settings_file = write_settings(root / "zappa_settings.json", STAGE, touch=False)

@@ -260,6 +260,80 @@ def test_the_image_is_built_scanned_and_pushed_by_digest() -> None:
     assert "$REPOSITORY@$DIGEST" in step(load("deploy.yml"), "Image by digest", "image")["run"]
 
 
+def fake_aws_and_docker(tmp_path: Path, existing_digest: str) -> tuple[Path, Path]:
+    """`aws` answering the image job's calls (the tag exists when existing_digest is set) and
+    `docker` recording its; both log their arguments to the returned file."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(
+        textwrap.dedent(f"""\
+            #!/bin/sh
+            echo "aws $*" >> {calls}
+            case "$1 $2" in
+              "sts get-caller-identity") echo 123456789012 ;;
+              "ecr describe-images") echo "{existing_digest or "None"}" ;;
+              "ecr get-login-password") echo token ;;
+            esac
+            """)
+    )
+    (bin_dir / "docker").write_text(f'#!/bin/sh\necho "docker $*" >> {calls}\ncat > /dev/null\n')
+    for tool in ("aws", "docker"):
+        (bin_dir / tool).chmod(0o755)
+    return bin_dir, calls
+
+
+@pytest.mark.parametrize("stage", ["dev", "production"])
+def test_the_image_job_builds_into_its_own_stage_s_repository(stage: str, tmp_path: Path) -> None:
+    bin_dir, calls = fake_aws_and_docker(tmp_path, existing_digest="")
+    result, outputs = run_step(
+        step(load("deploy.yml"), "Repository and existing image", "image")["run"],
+        tmp_path,
+        {
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "STAGE": stage,
+            "SHA": "0123abc",
+            "AWS_REGION": "us-east-1",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    repository = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/portal-{stage}"
+    assert outputs == {"repository": repository, "digest": "", "scan": "portal:git-0123abc"}
+    assert f"--repository-name portal-{stage} " in calls.read_text()
+    for name in ("Build", "Push"):
+        assert (
+            step(load("deploy.yml"), name, "image")["if"] == "steps.existing.outputs.digest == ''"
+        )
+
+
+def test_an_image_the_job_did_not_build_is_scanned_before_it_is_named(tmp_path: Path) -> None:
+    digest = "sha256:" + "ab" * 32
+    bin_dir, _ = fake_aws_and_docker(tmp_path, existing_digest=digest)
+    result, outputs = run_step(
+        step(load("deploy.yml"), "Repository and existing image", "image")["run"],
+        tmp_path,
+        {
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "STAGE": "production",
+            "SHA": "0123abc",
+            "AWS_REGION": "us-east-1",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/portal-production@{digest}"
+    assert outputs["scan"] == image
+    job = load("deploy.yml")["jobs"]["image"]
+    (scan,) = uses(job, "aquasecurity/trivy-action")
+    assert "if" not in scan  # whether the job built the image or found it
+    assert scan["with"]["image-ref"] == "${{ steps.existing.outputs.scan }}"
+    names = [s.get("name", "") for s in job["steps"]]
+    assert names.index("Scan") < names.index("Image by digest")
+
+
+def test_the_layer_step_publishes_the_stage_s_own_layer() -> None:
+    script = step(load("deploy.yml"), "Face-model layer")["run"]
+    assert re.search(r'models_layer\.py publish [^\n]*\\\n\s*--stage "\$STAGE"', script)
+
+
 @pytest.mark.parametrize("stage", ["dev", "production"])
 def test_the_stage_settings_script_reads_buckets_and_function(tmp_path: Path, stage: str) -> None:
     script = heredoc(step(load("deploy.yml"), "Stage settings")["run"])
