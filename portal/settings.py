@@ -576,14 +576,17 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 
 # --- FinOps -----------------------------------------------------------------------------------
 # Traffic counts are kept in memory and written at most every FINOPS_FLUSH_S seconds per process
-# (portal/finops/traffic.py). FINOPS_PRICES names a JSON file laid over portal/finops/prices.json:
-# {"ec2_node_hour": 0.1008, "topology": {"nat_gateways": 2}} (portal/finops/costs.py).
+# (portal/finops/traffic.py); 10 s on Lambda, whose idle environments are reclaimed unflushed.
+# FINOPS_PRICES names a JSON file laid over portal/finops/prices.json:
+# {"ec2_node_hour": 0.1008, "topology": {"nat_gateways": 2}} (portal/finops/prices.py).
 
 FINOPS_TRAFFIC = envbool("FINOPS_TRAFFIC", True)
-FINOPS_FLUSH_S = envint("FINOPS_FLUSH_S", 60, minimum=1, maximum=3600)
+FINOPS_FLUSH_S = envint(
+    "FINOPS_FLUSH_S", 10 if envstr("AWS_LAMBDA_FUNCTION_NAME") else 60, minimum=1, maximum=3600
+)
 FINOPS_PRICES = envjsonfile("FINOPS_PRICES")
 if FINOPS_PRICES:
-    from portal.finops.costs import load_prices
+    from portal.finops.prices import load_prices
 
     try:
         load_prices(overrides=FINOPS_PRICES)

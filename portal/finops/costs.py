@@ -1,20 +1,18 @@
 """What the portal costs a month on Lambda and on EKS, and the traffic at which EKS gets cheaper.
 
-Django-free: prices come from prices.json (with overrides), traffic from the caller. Every charge
+Django-free: prices come from the price book (prices.py), traffic from the caller. Every charge
 is either fixed or grows with requests a month through a tiered price, so each platform's monthly
 cost is piecewise linear in traffic and the crossover is found segment by segment in closed form.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-PRICES_FILE = Path(__file__).with_name("prices.json")
+from portal.finops.prices import Price, PriceBook
+
 MEMORY_MB_RANGE = (128, 10_240)  # what Lambda accepts
 MAX_AVG_MS = 900_000.0  # Lambda's 15-minute timeout
 LCU_NEW_CONNECTIONS_PER_HOUR = 25 * 3600  # one LCU: 25 new connections a second for an hour
@@ -53,97 +51,6 @@ def _number(text: str | float, *, minimum: float, allow_equal: bool, what: str) 
     if value < minimum or (value == minimum and not allow_equal):
         raise FigureError(f"must be {what}, got {text!r}")
     return value
-
-
-# --- Prices -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tier:
-    up_to: float | None  # cumulative quantity where this tier ends; None: no end
-    value: float
-
-
-@dataclass(frozen=True)
-class Price:
-    name: str
-    tiers: tuple[Tier, ...]
-    unit: str = ""
-    source: str = ""
-    checked: str = ""
-
-    @property
-    def value(self) -> float:
-        return self.tiers[0].value
-
-
-@dataclass(frozen=True)
-class PriceBook:
-    prices: dict[str, Price]
-    topology: dict[str, Any]
-    node: dict[str, float]
-    pods: tuple[dict[str, Any], ...]
-    hours_per_month: float = 730.0
-    region: str = "us-east-1"
-    notes: dict[str, str] = field(default_factory=dict)
-
-    def __getitem__(self, name: str) -> Price:
-        return self.prices[name]
-
-    def checked(self) -> str:
-        """The oldest date a price was checked: what the whole book can claim."""
-        return min((p.checked for p in self.prices.values() if p.checked), default="")
-
-
-def _tiers(raw: Any) -> tuple[Tier, ...]:
-    if isinstance(raw, (int, float)):
-        return (Tier(None, float(raw)),)
-    tiers = tuple(Tier(t.get("up_to"), float(t["value"])) for t in raw)
-    if not tiers or tiers[-1].up_to is not None:
-        raise ValueError("the last tier must have no upper bound (up_to: null)")
-    return tiers
-
-
-def _price(name: str, raw: Mapping[str, Any]) -> Price:
-    tiers = _tiers(raw["tiers"] if "tiers" in raw else raw["value"])
-    return Price(name, tiers, raw.get("unit", ""), raw.get("source", ""), raw.get("checked", ""))
-
-
-def load_prices(
-    path: Path | str | None = None, overrides: Mapping[str, Any] | None = None
-) -> PriceBook:
-    """The prices file, with `overrides` laid over it: a price name maps to a number, a list of
-    tiers or an object like the file's; `topology`, `node` and `pods` replace their keys."""
-    data = json.loads(Path(path or PRICES_FILE).read_text())
-    prices = {name: _price(name, raw) for name, raw in data["prices"].items()}
-    topology = dict(data["topology"])
-    node = dict(data["node"])
-    pods = tuple(data["pods"])
-    for name, raw in (overrides or {}).items():
-        if name == "topology":
-            topology.update(raw)
-        elif name == "node":
-            node.update(raw)
-        elif name == "pods":
-            pods = tuple(raw)
-        elif name not in prices:
-            raise ValueError(f"unknown price {name!r}; known: {', '.join(sorted(prices))}")
-        elif isinstance(raw, Mapping):
-            base = prices[name]
-            merged = {"unit": base.unit, "source": base.source, "checked": base.checked, **raw}
-            prices[name] = _price(name, merged)
-        else:
-            base = prices[name]
-            prices[name] = Price(name, _tiers(raw), base.unit, "override", "")
-    return PriceBook(
-        prices=prices,
-        topology=topology,
-        node=node,
-        pods=pods,
-        hours_per_month=float(data.get("hours_per_month", 730)),
-        region=data.get("region", "us-east-1"),
-        notes=dict(data.get("notes", {})),
-    )
 
 
 # --- Charges ------------------------------------------------------------------------------------
@@ -226,6 +133,10 @@ class Platform:
         return [*(u.line(r) for u in self.usages), *self.fixed]
 
 
+def _count(n: float, noun: str) -> str:
+    return f"{n:g} {noun}" if n == 1 else f"{n:g} {noun}s"
+
+
 def _shared_lines(book: PriceBook) -> list[Line]:
     """The parts of the chosen topology both platforms keep: NAT, database, secrets, alarms."""
     t, h = book.topology, book.hours_per_month
@@ -258,13 +169,13 @@ def _shared_lines(book: PriceBook) -> list[Line]:
         Line(
             "Secrets Manager",
             t["secrets"] * book["secrets_manager_secret_month"].value,
-            f"{t['secrets']} secrets",
+            _count(t["secrets"], "secret"),
             shared=True,
         ),
         Line(
             "CloudWatch alarms",
             t["alarms"] * book["cloudwatch_alarm_month"].value,
-            f"{t['alarms']} alarms",
+            _count(t["alarms"], "alarm"),
             shared=True,
         ),
     ]
@@ -295,7 +206,12 @@ def lambda_platform(book: PriceBook, *, avg_ms: float, memory_mb: int) -> Platfo
         ),
         Usage("API Gateway (REST)", book["apigw_rest_request"], per_request=1.0, unit="calls"),
     )
-    facts = {"avg_ms": avg_ms, "memory_mb": memory_mb, "scheduled_invocations": scheduled}
+    facts = {
+        "avg_ms": avg_ms,
+        "memory_mb": memory_mb,
+        "scheduled_invocations": scheduled,
+        "scheduled_avg_ms": float(t.get("scheduled_avg_ms", 0)),
+    }
     return Platform("Lambda", tuple(_shared_lines(book)), usages, facts)
 
 
@@ -330,6 +246,8 @@ def eks_platform(book: PriceBook) -> Platform:
     nodes = nodes_needed(book)
     node_type = t.get("eks_node_type", "node")
     ips = t.get("eks_alb_public_ips", 0)
+    nat = t.get("eks_nat_gateways", 0)
+    secrets = t.get("eks_secrets", 0)
     fixed = [
         Line("EKS control plane", h * book["eks_cluster_hour"].value, f"1 cluster x {h:.0f} h"),
         Line(
@@ -341,6 +259,16 @@ def eks_platform(book: PriceBook) -> Platform:
             "Node volumes",
             nodes * t["eks_node_volume_gb"] * book["ebs_gp3_gb_month"].value,
             f"{nodes} x {t['eks_node_volume_gb']} GB gp3",
+        ),
+        Line(
+            "Cluster VPC NAT gateway",
+            nat * h * (book["nat_gateway_hour"].value + book["public_ipv4_hour"].value),
+            f"{nat} x {h:.0f} h, with its public IPv4 address (the cluster's own VPC)",
+        ),
+        Line(
+            "External Secrets' secrets",
+            secrets * book["secrets_manager_secret_month"].value,
+            _count(secrets, "secret") + " (portal/production/<module>)",
         ),
         Line(
             "Application Load Balancer",

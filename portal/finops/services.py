@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from portal.finops import costs
+from portal.finops import costs, prices
 from portal.finops.selectors import Traffic, traffic_measured
 
 # Until the portal has counted a request there is no measured duration to price.
@@ -17,8 +17,8 @@ DEFAULT_AVG_MS = 200.0
 FALLBACK_MEMORY_MB = 2048
 
 
-def price_book() -> costs.PriceBook:
-    return costs.load_prices(overrides=settings.FINOPS_PRICES)
+def price_book() -> prices.PriceBook:
+    return prices.load_prices(overrides=settings.FINOPS_PRICES)
 
 
 def default_memory_mb() -> int:
@@ -40,7 +40,7 @@ def default_memory_mb() -> int:
 @dataclass(frozen=True)
 class Report:
     comparison: costs.Comparison
-    book: costs.PriceBook
+    book: prices.PriceBook
     traffic: Traffic
     measured: bool  # the requests a month come from the portal's own counts
 

@@ -2,10 +2,15 @@
 
 Counting a request costs a dictionary update under a lock; nothing is written per request. Each
 process keeps its counts in memory and adds them to `TrafficDay` rows with one atomic
-`UPDATE ... SET requests = requests + n` per (day, module): on the first request after
-FINOPS_FLUSH_S seconds, at process exit, and from the per-minute scheduled tasks on Lambda,
-whose execution environments are frozen between invocations and never see their process exit.
-An environment Lambda reclaims loses at most its last FINOPS_FLUSH_S seconds of counts.
+`UPDATE ... SET requests = requests + n` per (day, module): on a process's first counted request,
+on the first request after FINOPS_FLUSH_S seconds (10 s on Lambda, 60 s elsewhere), at process
+exit, and from the per-minute scheduled tasks on Lambda, whose execution environments are frozen
+between invocations and never see their process exit.
+
+What can still be lost: a Lambda environment that Lambda reclaims loses the requests it answered
+after its last flush, that is less than FINOPS_FLUSH_S seconds of its traffic, unless a later
+request past the interval or a scheduled event that lands on that same environment wrote them.
+A process killed without exit handlers (SIGKILL, out of memory) loses the same.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import atexit
 import datetime
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -25,14 +31,17 @@ from django.utils import timezone
 
 logger = logging.getLogger("portal.finops")
 
-# Load balancer and kubelet probes are not traffic: on EKS they would count thousands a day.
-NOT_TRAFFIC = frozenset({"/healthz", "/readyz", "/favicon.ico"})
+# Load balancer and kubelet probes and metrics scrapes (a ServiceMonitor) are not traffic: on EKS
+# they would count thousands a day.
+NOT_TRAFFIC = frozenset({"/healthz", "/readyz", "/metrics", "/favicon.ico"})
 
 Key = tuple[datetime.date, str]
 
 _lock = threading.Lock()
 _counts: dict[Key, list[float]] = {}  # (day, module) -> [requests, total milliseconds]
-_last_flush = time.monotonic()
+# -inf: a new process writes its first count at once, so an environment Lambda starts for a
+# burst and reclaims after it has written at least the burst's first request.
+_last_flush = -math.inf
 
 
 def module_of(request: HttpRequest) -> str:

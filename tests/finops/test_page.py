@@ -50,6 +50,9 @@ def test_the_measured_traffic_is_listed_per_module_and_day(client, operator):
     assert "of the last 2 days" in page
     assert today.isoformat() in page
     assert '40 <span class="muted small">200 ms</span>' in page
+    # What the counts cannot see is said, with the figure it is priced at instead.
+    assert "Zappa async invocations" in page
+    assert "87,600 a month of 300 ms each" in page
 
 
 def test_other_figures_are_priced_and_bad_ones_explained(client, operator):

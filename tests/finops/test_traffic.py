@@ -51,6 +51,7 @@ def test_counts_arrive_in_the_database_once_the_interval_has_passed(client, oper
     client.get("/api/sos/alerts/")
     client.get("/faces/no-such-page/")
     client.get("/healthz")  # a probe, not traffic
+    client.get("/metrics")  # a scrape, not traffic
     flush_due()
     with CaptureQueriesContext(connection) as flushing:
         client.get("/accounts/password/")
@@ -126,6 +127,57 @@ def test_two_processes_flushing_into_one_row_lose_no_counts(transactional_db):
     assert [run.wait(timeout=60) for run in runs] == [0, 0]
     row = TrafficDay.objects.get(day=TODAY, module="sos")
     assert (row.requests, row.duration_ms) == (600, 600)
+
+
+FIRST_REQUEST = """
+import os
+import django
+django.setup()
+from portal.finops import traffic
+traffic.record("faces", 5.0, day=__import__("datetime").date(2026, 12, 7))
+traffic.flush_if_due()
+os._exit(0)  # reclaimed like a Lambda environment: no exit handlers run
+"""
+
+
+def test_a_new_process_writes_its_first_counted_request_at_once(transactional_db):
+    database = connection.settings_dict["NAME"]
+    if connection.vendor != "sqlite":
+        pytest.skip("the process reaches the test database through its SQLite file")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "FINOPS_FLUSH_S": "3600",
+    }
+    run = subprocess.run([sys.executable, "-c", FIRST_REQUEST], cwd=ROOT, env=env, timeout=60)
+    assert run.returncode == 0
+    assert TrafficDay.objects.get(day=TODAY, module="faces").requests == 1
+
+
+FLUSH_INTERVAL = """
+import django
+django.setup()
+from django.conf import settings
+print(settings.FINOPS_FLUSH_S)
+"""
+
+
+@pytest.mark.parametrize(("function_name", "seconds"), [("portal-production", 10), ("", 60)])
+def test_counts_are_written_more_often_on_lambda(function_name, seconds):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env.pop("FINOPS_FLUSH_S", None)
+    env["AWS_LAMBDA_FUNCTION_NAME"] = function_name
+    run = subprocess.run(
+        [sys.executable, "-c", FLUSH_INTERVAL],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert run.stdout.split()[-1] == str(seconds)
 
 
 @pytest.mark.parametrize(
