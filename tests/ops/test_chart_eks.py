@@ -97,12 +97,32 @@ def test_makes_no_configmap_serviceaccount_or_secret_a_helm_hook(
     releases = [(r.module, r.docs) for r in rendered.values()]
     releases.append(("sos with a plain Secret", render_docs(render, dev, "portal-sos")))
     for name, docs in releases:
-        checked = [d for d in docs if d["kind"] in ("ConfigMap", "ServiceAccount", "Secret")]
+        # A plain Secret is the exception (test_creates_a_plain_secret_just_before_the_job).
+        kinds = ("ConfigMap", "ServiceAccount") + (() if "plain" in name else ("Secret",))
+        checked = [d for d in docs if d["kind"] in kinds]
         assert {d["kind"] for d in checked} >= {"ConfigMap", "ServiceAccount"}, name
         for doc in checked:
             annotations = doc["metadata"].get("annotations") or {}
             assert not any(k.startswith("helm.sh/") for k in annotations), f"{name}: {doc['kind']}"
-    assert any(d["kind"] == "Secret" for d in releases[-1][1])
+
+
+def test_creates_a_plain_secret_just_before_the_migration_job(render: Any) -> None:
+    plain = {"source": "plain", "stringData": {"SECRET_KEY": "s", "DATABASE_URL": "sqlite://"}}
+    docs = render_docs(render, merged(module_values("sos"), {"secret": plain}), "portal-sos")
+    secret = one(docs, "Secret", "portal-sos")
+    job = one(docs, "Job", "portal-sos-migrate")
+    (container,) = pod_spec(job)["containers"]
+    assert {"secretRef": {"name": "portal-sos"}} in container["envFrom"]
+    # On a first install no release resource exists before the pre-install Job: the Secret it
+    # reads is a hook too, with a lower weight, so Helm creates it first.
+    annotations = secret["metadata"]["annotations"]
+    job_annotations = job["metadata"]["annotations"]
+    assert set(annotations[HOOK].split(",")) >= set(job_annotations[HOOK].split(","))
+    assert "pre-rollback" in annotations[HOOK]  # a rollback brings back that revision's values
+    assert int(annotations["helm.sh/hook-weight"]) < int(job_annotations["helm.sh/hook-weight"])
+    # It outlives the hook phase (the pods read it): replaced only when the next hook comes.
+    assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation"
+    assert secret["stringData"] == plain["stringData"]
 
 
 def test_keeps_the_migration_job_as_the_only_hook(rendered: dict[str, Rendered]) -> None:
@@ -192,7 +212,7 @@ def test_admits_only_the_chosen_entry_in_the_network_policy(render: Any) -> None
     alb = one(render_docs(render, ingress_values("alb"), "portal-netprobe"), "NetworkPolicy")
     nginx = one(render_docs(render, ingress_values("nginx"), "portal-netprobe"), "NetworkPolicy")
     # target-type ip: the ALB reaches the pods from its VPC addresses, not from controller pods.
-    assert {"ipBlock": {"cidr": "10.0.0.0/16"}} in ingress_peers(alb)
+    assert {"ipBlock": {"cidr": "10.1.0.0/16"}} in ingress_peers(alb)
     assert not any("namespaceSelector" in p for p in ingress_peers(alb))
     assert not any("ipBlock" in p for p in ingress_peers(nginx))
     namespaces = [

@@ -5,16 +5,21 @@ so these are structural checks of what the chart relies on, against the chart it
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.ops.support import MANIFESTS, Doc, Rendered, one
+from ops.aws.stacks import STACKS_FILE, load_template, plan
+from tests.ops.support import MANIFESTS, Doc, Rendered, by_kind, one
 
 pytestmark = pytest.mark.nodb
 
 CLUSTER = MANIFESTS / "cluster.yaml"
+AWS = STACKS_FILE.parent
+# The stage the cluster serves (metadata.name portal-production) and that the values files name.
+STAGE = "production"
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +60,8 @@ def test_the_cluster_runs_kubernetes_1_33_in_three_zones(cluster: Doc) -> None:
     assert group["minSize"] <= group["desiredCapacity"] <= group["maxSize"]
     assert group["privateNetworking"] is True
     assert group["disableIMDSv1"] is True
+    # The pods' AWS identity is their Pod Identity association, never the node's role.
+    assert group["disablePodIMDS"] is True
     assert group["volumeEncrypted"] is True
 
 
@@ -77,7 +84,7 @@ def test_every_module_gets_the_aws_identity_it_needs_and_no_more(
     faces = _association(cluster, "portal", "portal-faces")
     assert _actions(faces) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
     for statement in faces["permissionPolicy"]["Statement"]:
-        assert statement["Resource"].startswith("arn:aws:s3:::portal-production-media-")
+        assert statement["Resource"].startswith("arn:aws:s3:::portal-media-production")
     accounts = {a["serviceAccountName"] for a in cluster["iam"]["podIdentityAssociations"]}
     assert "portal-netprobe" not in accounts  # NetProbe calls no AWS API
     # The chart's ServiceAccounts are the associated ones, and name the same roles.
@@ -109,3 +116,78 @@ def test_the_controllers_have_their_identities(cluster: Doc, rendered: dict[str,
     for release in rendered.values():
         for source in one(release.docs, "ExternalSecret")["spec"]["dataFrom"]:
             assert source["extract"]["key"].startswith(prefix)
+
+
+def _stage_parameters(concern: str) -> dict[str, str]:
+    (stack,) = [s for s in plan(STAGE) if s.concern == concern]
+    return stack.parameters
+
+
+def _resources(cluster: Doc, account: str) -> set[str]:
+    association = _association(cluster, "portal", account)
+    found: set[str] = set()
+    for statement in association["permissionPolicy"]["Statement"]:
+        value: Any = statement["Resource"]
+        found |= {value} if isinstance(value, str) else set(value)
+    return found
+
+
+def _cidrs(peers: list[Doc]) -> set[str]:
+    return {p["ipBlock"]["cidr"] for p in peers if "ipBlock" in p}
+
+
+def test_the_chart_lets_in_the_alb_of_the_cluster_vpc_and_out_to_the_stage_database(
+    cluster: Doc, rendered: dict[str, Rendered]
+) -> None:
+    network = load_template(AWS / "network.yaml")["Mappings"]["Cidrs"]
+    vpc = ipaddress.ip_network(cluster["vpc"]["cidr"])
+    # Peered VPCs must not overlap; the comment in cluster.yaml names the stage's range.
+    for stage in network.values():
+        assert not vpc.overlaps(ipaddress.ip_network(stage["Vpc"]))
+    assert network[STAGE]["Vpc"] in CLUSTER.read_text()
+    database = {network[STAGE]["PrivateA"], network[STAGE]["PrivateB"]}
+    for module, release in rendered.items():
+        spec = one(release.docs, "NetworkPolicy")["spec"]
+        # The ALB (ingress.className alb, target-type ip) is in the cluster's VPC.
+        alb = _cidrs([peer for rule in spec["ingress"] for peer in rule["from"]])
+        assert alb == {str(vpc)}, module
+        postgres = [r for r in spec["egress"] if {p["port"] for p in r.get("ports", [])} == {5432}]
+        assert {c for r in postgres for c in _cidrs(r["to"])} == database, module
+    manifests = yaml.safe_load((MANIFESTS / "networkpolicy.yaml").read_text())["spec"]
+    assert {str(vpc)} == _cidrs([p for rule in manifests["ingress"] for p in rule["from"]])
+
+
+def test_the_faces_role_names_the_media_bucket_the_storage_stack_creates(cluster: Doc) -> None:
+    storage = load_template(AWS / "storage.yaml")
+    bucket = storage["Outputs"]["MediaBucketName"]["Value"]["Ref"]
+    _, _, unsuffixed = storage["Resources"][bucket]["Properties"]["BucketName"]["Fn::If"]
+    name = unsuffixed["Fn::Sub"].replace("${Stage}", STAGE)
+    # Without BucketNameSuffix (stacks.yaml passes none); with one, the role needs it too.
+    assert "BucketNameSuffix" not in _stage_parameters("storage")
+    expected = {f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"}
+    assert _resources(cluster, "portal-faces") == expected
+    assert _resources(cluster, "portal") >= expected
+
+
+def test_the_sos_role_sends_from_the_ses_identity_the_messaging_stack_creates(
+    cluster: Doc, rendered: dict[str, Rendered]
+) -> None:
+    domain = _stage_parameters("messaging")["SenderDomain"]
+    messaging = load_template(AWS / "messaging.yaml")
+    configuration_set = messaging["Resources"]["ConfigurationSet"]["Properties"]["Name"]
+    prefix = f"arn:aws:ses:{cluster['metadata']['region']}:"
+    for account in ("portal-sos", "portal"):
+        ses = {r for r in _resources(cluster, account) if r.startswith(prefix)}
+        assert {r.split(":", 5)[5] for r in ses} == {
+            f"identity/{domain}",
+            "configuration-set/" + configuration_set["Fn::Sub"].replace("${Stage}", STAGE),
+        }
+    # The sender address the releases set is on that identity (SES refuses any other).
+    senders = [
+        one(release.docs, "ConfigMap", release.release)["data"].get("DEFAULT_FROM_EMAIL")
+        for release in rendered.values()
+        if by_kind(release.docs, "ConfigMap")
+    ]
+    assert any(senders)
+    for sender in filter(None, senders):
+        assert sender.rstrip(">").rsplit("@", 1)[1] == domain

@@ -1,5 +1,6 @@
-"""The query KEDA's PostgreSQL scaler runs (templates/worker-keda.yaml) counts exactly the
-deliveries a dispatcher pass would take now, on the suite's PostgreSQL test database."""
+"""The query KEDA's PostgreSQL scaler runs (templates/worker-keda.yaml) counts exactly the work a
+dispatcher pass would take now (due deliveries, reminders), on the suite's PostgreSQL test
+database."""
 
 from __future__ import annotations
 
@@ -70,3 +71,42 @@ def test_the_keda_query_counts_the_deliveries_due(postgresql: None, render: Any)
     claimed = claim_due(now=now, limit=100)
     assert requeued == 2
     assert len(claimed) == 3  # two due + the lost one of the open alert, requeued
+
+
+def test_the_keda_query_counts_the_reminders_due(postgresql: None, render: Any) -> None:
+    from modules.sos.models import Alert, Delivery
+    from modules.sos.outbox.reminders import alerts_remind_due
+
+    now = timezone.now()
+    hour = timedelta(hours=1)
+    reminded = {"require_ack": True, "reminder_interval_min": 5, "reminder_max": 3}
+    due = Alert.objects.create(message="Fire", next_reminder_at=now - hour, **reminded)
+    Alert.objects.create(message="Later", next_reminder_at=now + hour, **reminded)
+    Alert.objects.create(message="No ack", next_reminder_at=now - hour)
+    Alert.objects.create(
+        message="Over", status=Alert.Status.CANCELLED, next_reminder_at=now - hour, **reminded
+    )
+    for alert in Alert.objects.all():
+        # Sent, not acknowledged: no delivery is due, only the reminder.
+        Delivery.objects.create(
+            alert=alert,
+            contact_name="c",
+            kind="email",
+            address=f"c{alert.pk}@example.com",
+            state=Delivery.State.SENT,
+        )
+
+    def count() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(_query(render))
+            (value,) = cursor.fetchone()
+        return value
+
+    # With the worker scaled to zero, only this count wakes it for the reminder.
+    assert count() == 1
+    assert alerts_remind_due(now=now) == 1
+    due.refresh_from_db()
+    assert due.reminders_sent == 1
+    # The reminder re-queued its delivery: now that is what the scaler sees.
+    assert count() == 1
+    assert Delivery.objects.get(alert=due).state == Delivery.State.PENDING

@@ -176,7 +176,7 @@ def test_fences_the_network(raw_docs: list[Doc]) -> None:
     peers = [peer for rule in policy["ingress"] for peer in rule["from"]]
     # The ALB sends to pod IPs (target-type ip) from the VPC: an ipBlock, no controller pods.
     assert one(raw_docs, "Ingress")["spec"]["ingressClassName"] == "alb"
-    assert {"ipBlock": {"cidr": "10.0.0.0/16"}} in peers
+    assert {"ipBlock": {"cidr": "10.1.0.0/16"}} in peers
     assert not any("namespaceSelector" in p for p in peers)
     dns = [r for r in policy["egress"] if {p["port"] for p in r.get("ports", [])} == {53}]
     assert dns, "no DNS egress"

@@ -46,10 +46,33 @@ def test_the_worker_has_a_liveness_probe_on_its_heartbeat(rendered: dict[str, Re
         command = container["livenessProbe"]["exec"]["command"]
         assert command[:3] == ["python3", "-m", "modules.sos.outbox.heartbeat"]
         assert command[command.index("--path") + 1] == path
-        # Longer than SOS_LEASE_S (90 s): outcomes written through a database outage hold
-        # the loop for up to a lease.
-        assert int(command[command.index("--max-age") + 1]) > 90
+        # Longer than the lease the worker gets: outcomes written through a database outage
+        # hold the loop for up to a lease.
+        data = one(rendered[module].docs, "ConfigMap", rendered[module].release)["data"]
+        lease = int(data["SOS_LEASE_S"])
+        assert int(command[command.index("--max-age") + 1]) == lease + 30
         assert "readinessProbe" not in container
+
+
+def test_raising_the_lease_raises_the_worker_liveness_limit(render: Any) -> None:
+    def limits(values: dict[str, Any]) -> tuple[int, int]:
+        release = "portal-sos"
+        docs = _docs(render, values, release)
+        (container,) = pod_spec(one(docs, "Deployment", f"{release}-worker"))["containers"]
+        command = container["livenessProbe"]["exec"]["command"]
+        lease = int(one(docs, "ConfigMap", release)["data"]["SOS_LEASE_S"])
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        lease = int(env.get("SOS_LEASE_S", lease))  # the container's env wins over envFrom
+        return lease, int(command[command.index("--max-age") + 1])
+
+    sos = module_values("sos")
+    assert limits(sos) == (90, 120)
+    worker = {**sos["worker"], "leaseSeconds": 300}
+    assert limits({**sos, "worker": worker}) == (300, 330)
+    extra = {**sos, "config": {**sos["config"], "extra": {"SOS_LEASE_S": "240"}}}
+    assert limits(extra) == (240, 270)
+    env = {**sos, "extraEnv": [{"name": "SOS_LEASE_S", "value": "600"}]}
+    assert limits(env) == (600, 630)
 
 
 def test_the_worker_has_a_pod_disruption_budget(rendered: dict[str, Rendered]) -> None:
@@ -133,14 +156,13 @@ def test_external_secrets_sync_the_secret_the_pods_read(rendered: dict[str, Rend
             assert "helm.sh/hook" not in doc["metadata"].get("annotations", {})
 
 
-def test_a_plain_secret_is_an_explicit_opt_in_and_no_hook(render: Any) -> None:
+def test_a_plain_secret_is_an_explicit_opt_in(render: Any) -> None:
     values = {
         **module_values("netprobe"),
         "secret": {"source": "plain", "stringData": {"SECRET_KEY": "dev", "DATABASE_URL": "x"}},
     }
     docs = _docs(render, values, "portal-netprobe")
-    secret = one(docs, "Secret", "portal-netprobe")
-    assert "helm.sh/hook" not in secret["metadata"].get("annotations", {})
+    assert one(docs, "Secret", "portal-netprobe")["stringData"]["SECRET_KEY"] == "dev"
     assert by_kind(docs, "ExternalSecret") == by_kind(docs, "SecretStore") == []
     existing = {
         **module_values("netprobe"),

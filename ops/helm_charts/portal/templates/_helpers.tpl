@@ -187,6 +187,9 @@ upgrade is applied (README.md, "Upgrades and migrations").
 {{- if has .Values.module (list "faces" "all") }}
 {{- $_ := set $data "FACES_STORE_IMAGES" (.Values.config.facesStoreImages | toString) }}
 {{- end }}
+{{- if has .Values.module (list "sos" "all") }}
+{{- $_ := set $data "SOS_LEASE_S" (.Values.worker.leaseSeconds | int | toString) }}
+{{- end }}
 {{- with .Values.aws.region }}
 {{- $_ := set $data "AWS_REGION" . }}
 {{- $_ := set $data "AWS_DEFAULT_REGION" . }}
@@ -312,11 +315,26 @@ volumes:
 {{- end }}
 
 {{/*
-The deliveries due now, for KEDA's PostgreSQL scaler (worker-keda.yaml): what claim_due and
-requeue_expired_leases (modules/sos/outbox/claims.py) would take.
+The worker's liveness limit: the lease the worker gets (SOS_LEASE_S as the ConfigMap renders it,
+config.extra included, or as extraEnv sets it, which wins in the container) plus
+worker.heartbeat.graceSeconds, so a raised lease raises it.
+*/}}
+{{- define "portal.worker.heartbeatMaxAge" -}}
+{{- $lease := get (include "portal.configData" . | fromYaml) "SOS_LEASE_S" | default .Values.worker.leaseSeconds -}}
+{{- range .Values.extraEnv }}
+{{- if and (eq .name "SOS_LEASE_S") .value }}{{ $lease = .value }}{{ end }}
+{{- end }}
+{{- add ($lease | int) .Values.worker.heartbeat.graceSeconds -}}
+{{- end }}
+
+{{/*
+The work due now, for KEDA's PostgreSQL scaler (worker-keda.yaml): the deliveries claim_due and
+requeue_expired_leases (modules/sos/outbox/claims.py) would take, plus the open alerts whose
+reminder or escalation is due (alerts_remind_due, modules/sos/outbox/reminders.py), which
+re-queue deliveries only once a worker runs.
 */}}
 {{- define "portal.worker.dueQuery" -}}
-SELECT COUNT(*) FROM sos_delivery d JOIN sos_alert a ON a.id = d.alert_id WHERE (d.state = 'pending' AND d.next_attempt_at <= NOW() AND a.status = 'open') OR (d.state = 'sending' AND d.lease_until < NOW())
+SELECT (SELECT COUNT(*) FROM sos_delivery d JOIN sos_alert a ON a.id = d.alert_id WHERE (d.state = 'pending' AND d.next_attempt_at <= NOW() AND a.status = 'open') OR (d.state = 'sending' AND d.lease_until < NOW())) + (SELECT COUNT(*) FROM sos_alert WHERE status = 'open' AND require_ack AND next_reminder_at <= NOW())
 {{- end }}
 
 {{/*
