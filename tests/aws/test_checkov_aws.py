@@ -3,9 +3,7 @@ skipped check carries a written reason, and no skip is left over for a check tha
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import pytest
 
 from ops.aws.stacks import load_template
 from tests.aws.support import ALL_TEMPLATES, AWS_DIR, CHECKOV, DIR_TEMPLATES, require_tool
+from tests.ops.support import run_checkov
 
 pytestmark = pytest.mark.nodb
 
@@ -27,25 +26,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("checkov-aws")
     for path in DIR_TEMPLATES:  # the templates only: stacks.yaml is not one
         shutil.copy(path, root / path.name)
-    result = subprocess.run(
-        [
-            tool,
-            "--skip-download",
-            "--framework",
-            "cloudformation",
-            "--output",
-            "json",
-            "--directory",
-            str(root),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(root), "BC_SKIP_MAPPING": "TRUE"},
-    )
-    assert result.stdout.strip(), result.stderr
-    data = json.loads(result.stdout)
-    (found,) = data if isinstance(data, list) else [data]
+    (found,) = run_checkov(tool, root, "cloudformation")
     return found
 
 

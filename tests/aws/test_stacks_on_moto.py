@@ -25,8 +25,8 @@ from ops.aws.stacks import STAGES, load_template, plan
 from ops.aws.throttle import throttle
 from tests.aws.moto_templates import for_moto, unsupported_resources
 from tests.aws.support import ACCOUNT
-from tests.deploy.aws import CREDENTIALS, MotoServer
-from tests.deploy.lambda_build import REPO, ZAPPA, build_package, offline_env
+from tests.deploy.aws import CREDENTIALS, MotoServer, zappa_on_moto
+from tests.deploy.lambda_build import REPO, build_package
 
 # Creating both stages' stacks on the server takes about 20 s.
 pytestmark = [pytest.mark.nodb, pytest.mark.slow]
@@ -394,15 +394,8 @@ def test_zappa_deploys_the_dev_stage_into_the_stacks_and_the_api_is_throttled(
     package = build_package("dev")
     key = f"portal-dev-{package.zip_path.stem}.zip"
     account.client("s3").upload_file(str(package.zip_path), settings["s3_bucket"], key)
-    result = subprocess.run(
-        [str(ZAPPA), "deploy", "dev", "-z", f"s3://{settings['s3_bucket']}/{key}", "-s", str(path)],
-        cwd=REPO,
-        env=offline_env(AWS_ENDPOINT_URL=account.moto.url, **CREDENTIALS),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    package_uri = f"s3://{settings['s3_bucket']}/{key}"
+    result = zappa_on_moto(account.moto.url, "deploy", "dev", "-z", package_uri, "-s", str(path))
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert "Deployment complete" in result.stdout
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.deploy.lambda_build import SITE_PACKAGES
+from tests.deploy.lambda_build import REPO, SITE_PACKAGES, ZAPPA, offline_env
 
 MOTO_SERVER = SITE_PACKAGES.parents[2] / "bin" / "moto_server"
 CREDENTIALS = {
@@ -23,6 +23,20 @@ CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+
+
+def zappa_on_moto(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The Zappa CLI, offline, against the moto server at `endpoint`; its exit status is the
+    caller's to check."""
+    return subprocess.run(
+        [str(ZAPPA), *args],
+        cwd=REPO,
+        env=offline_env(AWS_ENDPOINT_URL=endpoint, **CREDENTIALS),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def free_port() -> int:

@@ -17,14 +17,11 @@ from pathlib import Path
 import pytest
 
 from ops.serverless import models_layer
-from tests.deploy.aws import MotoServer
+from tests.deploy.aws import MotoServer, zappa_on_moto
 from tests.deploy.conftest import write_settings
 from tests.deploy.lambda_build import (
-    REPO,
-    ZAPPA,
     build_models_layer,
     build_package,
-    offline_env,
     stage_settings,
 )
 
@@ -58,20 +55,7 @@ class Deployment:
     output: str
 
     def zappa(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [str(ZAPPA), *args, "-s", str(self.settings_file)],
-            cwd=REPO,
-            env=offline_env(
-                AWS_ENDPOINT_URL=self.moto.url,
-                AWS_ACCESS_KEY_ID="testing",
-                AWS_SECRET_ACCESS_KEY="testing",
-                AWS_DEFAULT_REGION="us-east-1",
-            ),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        result = zappa_on_moto(self.moto.url, *args, "-s", str(self.settings_file))
         if check:
             assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
         return result

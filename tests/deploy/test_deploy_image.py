@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.deploy.aws import MotoServer
+from tests.deploy.aws import MotoServer, zappa_on_moto
 from tests.deploy.conftest import write_settings
-from tests.deploy.lambda_build import REPO, ZAPPA, offline_env, stage_settings
+from tests.deploy.lambda_build import REPO, stage_settings
 
 pytestmark = [pytest.mark.nodb, pytest.mark.slow]
 
@@ -75,20 +74,7 @@ def image_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image
         )["image"]
         image_uri = f"{repository['repositoryUri']}@{pushed['imageId']['imageDigest']}"
         settings_file = write_settings(root / "zappa_settings.json", STAGE, touch=False)
-        result = subprocess.run(
-            [str(ZAPPA), "deploy", STAGE, "-d", image_uri, "-s", str(settings_file)],
-            cwd=REPO,
-            env=offline_env(
-                AWS_ENDPOINT_URL=moto.url,
-                AWS_ACCESS_KEY_ID="testing",
-                AWS_SECRET_ACCESS_KEY="testing",
-                AWS_DEFAULT_REGION="us-east-1",
-            ),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        result = zappa_on_moto(moto.url, "deploy", STAGE, "-d", image_uri, "-s", str(settings_file))
         assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
         function = moto.client("lambda").get_function(FunctionName=FUNCTION)
         yield ImageDeployment(moto, image_uri, role["Arn"], result.stdout, function)
