@@ -95,7 +95,10 @@ def test_two_processes_that_read_then_write_both_finish(tmp_path):
         DEBUG="1",
         DATABASE_URL=f"sqlite:///{database}",
     )
+    # In WAL mode already, as `migrate` leaves a new database: turning a file into WAL takes an
+    # exclusive lock that two first connections racing for it cannot wait out.
     with sqlite3.connect(database) as db:
+        db.execute("PRAGMA journal_mode=WAL")
         db.executescript("CREATE TABLE counter (n INTEGER); INSERT INTO counter VALUES (0);")
     rounds, start_at = 300, time.time() + 3
     processes = [
