@@ -70,6 +70,7 @@ migrate: deps
 	DEBUG=1 $(PY) manage.py migrate --noinput -v 0
 
 run: deps migrate
+	@$(PY) -m portal.dotenv --public-base-url $${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}
 	@DEBUG=1 $(PY) manage.py portal_demo
 	@echo "Serving http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	DEBUG=1 PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(PY) manage.py runserver $(HOST):$(PORT)
@@ -100,6 +101,7 @@ test-fast: dev-deps ops-tools crd-models lint
 check-deploy: deps
 	DEBUG=0 SECRET_KEY="$$(head -c 48 /dev/urandom | base64)" ALLOWED_HOSTS=portal.example.com \
 	SECURE_SSL_REDIRECT=1 SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=1 SECURE_HSTS_PRELOAD=1 \
+	FACES_MASTER_KEY="$$(head -c 32 /dev/urandom | base64)" \
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 STAGE ?= production

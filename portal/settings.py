@@ -9,12 +9,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from portal import dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -23,6 +26,29 @@ KNOWN_MODULES = ("netprobe", "sos", "faces")
 
 def envstr(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
+
+
+def decode_key(value: str, name: str, *, length: int = 32) -> bytes:
+    """A key given as base64 (standard or URL-safe) of exactly ``length`` bytes."""
+    import base64
+    import binascii
+
+    try:
+        key = base64.b64decode(value, altchars=b"-_", validate=True)
+    except binascii.Error:
+        key = b""
+    if len(key) != length:
+        raise ImproperlyConfigured(f"{name} must be base64 of exactly {length} random bytes")
+    return key
+
+
+def envkey(name: str) -> str:
+    """A base64 key from the environment, checked at start-up; kept encoded (the decoded key
+    is made only where it is used)."""
+    value = envstr(name)
+    if value:
+        decode_key(value, name)
+    return value
 
 
 def envbool(name: str, default: bool) -> bool:
@@ -152,6 +178,12 @@ def envcache(name: str, default: str) -> dict:
 
 
 # --- Core -------------------------------------------------------------------------------------
+
+# The development settings `make run` writes, for the commands typed beside it; the real
+# environment wins. Never on Lambda: a `.env` zipped by mistake must not turn DEBUG on there.
+# The tests set DOTENV=0, so a developer's `.env` does not change what they see.
+if envbool("DOTENV", True) and not envstr("AWS_LAMBDA_FUNCTION_NAME"):
+    dotenv.load(BASE_DIR / ".env")
 
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = envstr("SECRET_KEY")
@@ -338,7 +370,10 @@ SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Probes and Prometheus scrape the pod over plain HTTP inside the cluster (the ServiceMonitor
+# sends no X-Forwarded-Proto): a redirect would fail every scrape. A token sent over plain HTTP
+# has already crossed the wire, so redirecting /probe would protect nothing either.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$", r"^probe$"]
 if envbool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -539,7 +574,19 @@ FACES_DETECT_MAX_SIDE = envint("FACES_DETECT_MAX_SIDE", 1024, minimum=160, maxim
 FACES_MIN_FACE_SIZE = envint("FACES_MIN_FACE_SIZE", 50, minimum=1)  # px; smaller ones: warning
 FACES_STORE_IMAGES = envbool("FACES_STORE_IMAGES", False)
 FACES_RETENTION_DAYS = envint("FACES_RETENTION_DAYS", 30, minimum=1)
-FACES_STORE_THUMBNAILS = envbool("FACES_STORE_THUMBNAILS", False)  # gallery face thumbnails
+# The gallery: references expire (faces_prune destroys them), every search is audited, and
+# descriptors are sealed with a key per subject wrapped by the master key (KMS in production;
+# modules.faces.gallery.keys). Gallery thumbnails are kept only with FACES_STORE_IMAGES.
+FACES_REFERENCE_RETENTION_DAYS = envint("FACES_REFERENCE_RETENTION_DAYS", 365, minimum=1)
+FACES_AUDIT_RETENTION_DAYS = envint("FACES_AUDIT_RETENTION_DAYS", 365, minimum=1)
+FACES_KMS_KEY_ID = envstr("FACES_KMS_KEY_ID")
+FACES_MASTER_KEY = envkey("FACES_MASTER_KEY")  # base64 of 32 random bytes
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "FacesLegalBasisEnum": "modules.faces.models.Consent.LegalBasis",
+        "FacesRecordableLegalBasisEnum": "modules.faces.gallery.constants.RECORDABLE_BASES",
+    }
+)
 # --- end Face_Comparison ----------------------------------------------------------------------
 
 # --- NetProbe ---------------------------------------------------------------------------------
@@ -565,13 +612,36 @@ NETPROBE_ICMP_PRIVILEGE = envchoice(
 )
 NETPROBE_MONITOR_MIN_INTERVAL_S = envint("NETPROBE_MONITOR_MIN_INTERVAL_S", 30, minimum=1)
 NETPROBE_CA_BUNDLE = envstr("NETPROBE_CA_BUNDLE") or None  # PEM replacing the system trust store
+# thread: the web process runs the due monitors itself (modules/netprobe/scheduler.py). Off on
+# Lambda, whose per-minute event runs them (a frozen function runs no thread).
+NETPROBE_SCHEDULER = envchoice(
+    "NETPROBE_SCHEDULER",
+    "off" if envstr("AWS_LAMBDA_FUNCTION_NAME") else "thread",
+    ("thread", "off"),
+)
+NETPROBE_SCHEDULER_TICK_S = envfloat("NETPROBE_SCHEDULER_TICK_S", 10.0, minimum=0.05)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "NetprobeKindEnum": "modules.netprobe.models.Kind",
         "NetprobeStatusEnum": "modules.netprobe.models.Status",
         "NetprobeMonitorStateEnum": "modules.netprobe.models.Monitor.State",
+        "NetprobeIncidentStatusEnum": "modules.netprobe.status_models.IncidentStatus",
     }
 )
+# A blackbox_exporter modules file (YAML, or JSON when it ends in .json) for /probe, on top of
+# the built-in http_2xx, tcp_connect, icmp and dns; checked here so a bad file stops start-up.
+# /probe runs a probe per request: a DRF-style rate per user ("300/min"), as the API throttles.
+NETPROBE_PROBE_RATE = envstr("NETPROBE_PROBE_RATE", "300/min")
+if not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", NETPROBE_PROBE_RATE):
+    raise ImproperlyConfigured("NETPROBE_PROBE_RATE must look like 300/min")
+NETPROBE_PROMETHEUS_MODULES = envstr("NETPROBE_PROMETHEUS_MODULES")
+if NETPROBE_PROMETHEUS_MODULES:
+    from modules.netprobe.prometheus.config import ConfigError, available_modules
+
+    try:
+        available_modules(NETPROBE_PROMETHEUS_MODULES)
+    except ConfigError as e:
+        raise ImproperlyConfigured(f"NETPROBE_PROMETHEUS_MODULES: {e}") from None
 # --- end NetProbe -----------------------------------------------------------------------------
 
 # --- FinOps -----------------------------------------------------------------------------------

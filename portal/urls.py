@@ -44,3 +44,9 @@ urlpatterns = [
 
 for label in settings.PORTAL_MODULES:
     urlpatterns.append(lazy_include(f"{label}/", f"modules.{label}.urls", namespace=label))
+
+if "netprobe" in settings.PORTAL_MODULES:
+    # NetProbe's public status pages (no login) live at the root, where people expect them.
+    urlpatterns.append(lazy_include("status/", "modules.netprobe.status_urls", namespace="status"))
+    # /probe and /metrics where Prometheus scrape configs written for blackbox_exporter look.
+    urlpatterns.append(lazy_include("", "modules.netprobe.prometheus.urls"))

@@ -14,6 +14,12 @@ os.environ.setdefault("SOS_WAKE", "none")
 # Traffic counting stays off (an exit-time flush must not write into the dev database); the
 # FinOps tests turn it on.
 os.environ.setdefault("FINOPS_TRAFFIC", "0")
+# A developer's `.env` (written by `make run`) must not change what the tests see; monitors run
+# when a test runs them (the scheduler's own tests start real servers with it on).
+os.environ.setdefault("DOTENV", "0")
+os.environ.setdefault("NETPROBE_SCHEDULER", "off")
+# The gallery's master key: fixed, so no test writes the development key file under var/.
+os.environ.setdefault("FACES_MASTER_KEY", "dGVzdC1vbmx5LWZhY2VzLW1hc3Rlci1rZXktMzJieXQ=")
 
 from portal.settings import *  # noqa: F403
 

@@ -58,6 +58,7 @@ class MonitorAdmin(admin.ModelAdmin):
         "next_run_at",
         "last_run_at",
         "last_result",
+        "cert_warned_expiry",
         "created_by",
         "created_at",
         "updated_at",
@@ -73,20 +74,23 @@ class MonitorAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[tuple[Any, Any]]:
-        from modules.netprobe.forms import MONITOR_FIELDS, option_fieldsets
+        from modules.netprobe.forms import ADMIN_MONITOR_FIELDS, option_fieldsets
 
         state = {"fields": self.readonly_fields, "classes": ["collapse"]}
-        return [(None, {"fields": MONITOR_FIELDS}), *option_fieldsets(), ("State", state)]
+        return [(None, {"fields": ADMIN_MONITOR_FIELDS}), *option_fieldsets(), ("State", state)]
 
     def save_model(self, request: HttpRequest, obj: Monitor, form: Any, change: bool) -> None:
         """Through the services, like the UI and the API: a changed probe restarts the state."""
         from modules.netprobe import services
-        from modules.netprobe.forms import MONITOR_FIELDS
+        from modules.netprobe.forms import ADMIN_MONITOR_FIELDS
 
-        fields = {name: form.cleaned_data[name] for name in (*MONITOR_FIELDS, "options")}
+        fields = {name: form.cleaned_data[name] for name in (*ADMIN_MONITOR_FIELDS, "options")}
         if change:
             saved = services.monitor_update(monitor=Monitor.objects.get(pk=obj.pk), **fields)
         else:
             saved = services.monitor_create(user=request.user, **fields)
         obj.pk = saved.pk
         obj.refresh_from_db()
+
+
+from modules.netprobe import status_admin  # noqa: E402, F401  (status pages, maintenance)

@@ -61,6 +61,9 @@ class RootView(APIView):
             "probes": "netprobe_api:probe-list",
             "batches": "netprobe_api:batch",
             "monitors": "netprobe_api:monitor-list",
+            "status-pages": "netprobe_api:status-page-list",
+            "incidents": "netprobe_api:incident-list",
+            "maintenance": "netprobe_api:maintenance-list",
         }
         return Response(
             {"endpoints": {k: request.build_absolute_uri(reverse(v)) for k, v in names.items()}}
@@ -206,3 +209,25 @@ class MonitorViewSet(viewsets.ModelViewSet):
             "transitions": TransitionSerializer(transitions, many=True).data,
         }
         return Response(body)
+
+    @extend_schema(
+        summary="Pause a monitor",
+        description="Stops running it (enabled false, state paused); pausing twice is harmless.",
+        request=None,
+        responses={200: MonitorSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        monitor = services.monitor_pause(monitor=self.get_object())
+        return Response(MonitorSerializer(monitor).data)
+
+    @extend_schema(
+        summary="Resume a monitor",
+        description="Runs it again from now, its state started afresh (unknown).",
+        request=None,
+        responses={200: MonitorSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        monitor = services.monitor_resume(monitor=self.get_object())
+        return Response(MonitorSerializer(monitor).data)

@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
 from django.core.validators import MinValueValidator
 
-from modules.netprobe.models import Kind, Monitor
+from modules.netprobe.models import Kind, Monitor, ProbeResult
 from modules.netprobe.monitoring import monitor_check
 from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.probes.catalog import kind_options
@@ -31,6 +32,7 @@ INPUTS = {
     "float": "number",
     "str": "text",
     "list": "text",
+    "lines": "textarea",
 }
 
 
@@ -99,7 +101,7 @@ def fieldsets(
             chosen = name == kind
             value = options.get(field.name) if chosen else None
             if isinstance(value, list | tuple):
-                value = ", ".join(map(str, value))
+                value = _joined(field, value)
             checked = field.default if value is None else bool(value)
             rows.append(
                 {
@@ -120,8 +122,56 @@ def fieldsets(
     return sets
 
 
+def _joined(field: OptionField, values: list[Any] | tuple[Any, ...]) -> str:
+    return ("\n" if field.input == "textarea" else ", ").join(map(str, values))
+
+
 def option_errors(errors: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in errors.items() if k not in ("kind", "target")}
+
+
+NAME_PREFIXES = {"http": "HTTP", "dns": "DNS", "tcp": "TCP", "tls": "TLS", "ping": "Ping"}
+
+
+def suggest_name(kind: str, target: str, options: Mapping[str, Any] | None = None) -> str:
+    """A monitor name from its probe ("HTTP example.com/health", "DNS MX example.com"), made
+    unique among the monitors by a number."""
+    what = target.strip()
+    if kind == "http":
+        try:
+            parts = urlsplit(what)
+            what = (parts.hostname or what) + (parts.path if parts.path not in ("", "/") else "")
+        except ValueError:  # e.g. an unclosed IPv6 bracket: the target as typed
+            pass
+    record = str((options or {}).get("record_type") or "A")
+    prefix = NAME_PREFIXES.get(kind, kind.title())
+    if kind == "dns" and record != "A":
+        prefix += f" {record}"
+    limit = Monitor._meta.get_field("name").max_length or 100
+    name = f"{prefix} {what}"[: limit - 4].strip()
+    taken = set(Monitor.objects.filter(name__startswith=name).values_list("name", flat=True))
+    suggestion, n = name, 1
+    while suggestion in taken:
+        n += 1
+        suggestion = f"{name} {n}"
+    return suggestion
+
+
+def monitor_prefill(
+    source: ProbeResult | None, query: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The new-monitor form's initial fields and options: those of a probe result ("Monitor
+    this…"), else the kind and target in the query."""
+    if source is not None:
+        kind, target, options = source.kind, source.target, dict(source.options or {})
+    else:
+        kind = query.get("kind", "http")
+        kind = kind if kind in Kind.values else "http"
+        target, options = query.get("target", "")[:2048], {}
+    initial: dict[str, Any] = {"kind": kind, "target": target}
+    if target:
+        initial["name"] = suggest_name(kind, target, options)
+    return initial, options
 
 
 class MonitorForm(forms.Form):
@@ -144,6 +194,14 @@ class MonitorForm(forms.Form):
         empty_label="no alert",
     )
     enabled = forms.BooleanField(required=False, initial=True)
+    cert_expiry_days = forms.IntegerField(
+        label="Certificate warning (days)",
+        initial=14,
+        required=False,  # empty: the default, 14
+        min_value=0,
+        max_value=3650,
+        help_text="TLS and HTTPS: warn this many days before any certificate expires (0: never).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -156,7 +214,7 @@ class MonitorForm(forms.Form):
 # --- the admin's monitor form ---------------------------------------------------------------
 
 # The monitor's own fields, as the admin edits them; the options come from the kind fieldsets.
-MONITOR_FIELDS = (
+ADMIN_MONITOR_FIELDS = (
     "name",
     "kind",
     "target",
@@ -165,6 +223,7 @@ MONITOR_FIELDS = (
     "recovery_threshold",
     "sos_group",
     "enabled",
+    "cert_expiry_days",
 )
 
 
@@ -174,16 +233,17 @@ class MonitorAdminFormBase(forms.ModelForm):
 
     class Meta:
         model = Monitor
-        fields = MONITOR_FIELDS
+        fields = ADMIN_MONITOR_FIELDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["cert_expiry_days"].required = False  # empty: the default, 14
         if self.instance.pk and not self.is_bound:
             kind, options = self.instance.kind, self.instance.options or {}
             for field in kind_fields(kind) if kind in Kind.values else ():
                 value = options.get(field.name)
                 if isinstance(value, list | tuple):
-                    value = ", ".join(map(str, value))
+                    value = _joined(field, value)
                 if value is not None:
                     self.initial[f"{kind}-{field.name}"] = value
 
@@ -192,7 +252,7 @@ class MonitorAdminFormBase(forms.ModelForm):
         if self.errors:
             return cleaned
         kind = cleaned.get("kind") or ""
-        fields = {name: cleaned.get(name) for name in MONITOR_FIELDS}
+        fields = {name: cleaned.get(name) for name in ADMIN_MONITOR_FIELDS}
         fields["options"] = options_from_post(kind, self.data)
         try:
             monitor_check(fields)
@@ -219,6 +279,8 @@ def _admin_field(field: OptionField) -> forms.Field:
     attrs = {"placeholder": field.default}
     if field.input == "number":
         return forms.CharField(widget=forms.NumberInput({**attrs, "step": field.step}), **common)
+    if field.input == "textarea":
+        return forms.CharField(widget=forms.Textarea({**attrs, "rows": 3}), **common)
     return forms.CharField(widget=forms.TextInput(attrs), **common)
 
 

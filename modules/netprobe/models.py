@@ -114,6 +114,14 @@ class Monitor(models.Model):
         help_text="Alerted through SOS Broadcast when the monitor goes down or recovers.",
     )
     enabled = models.BooleanField(default=True)
+    cert_expiry_days = models.PositiveSmallIntegerField(
+        default=14,
+        validators=[MaxValueValidator(3650)],
+        help_text="TLS and HTTPS monitors: warn this many days before the leaf or any chain "
+        "certificate expires (0: never).",
+    )
+    # The earliest expiry already warned about: one alert per crossing; a renewal re-arms it.
+    cert_warned_expiry = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -159,3 +167,15 @@ class MonitorTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monitor} {self.from_state} -> {self.to_state}"
+
+
+# Status pages, incidents and maintenance windows live in their own file.
+from modules.netprobe.status_models import (  # noqa: E402, F401
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    MaintenanceWindow,
+    StatusPage,
+    StatusPageGroup,
+    StatusPageMonitor,
+)

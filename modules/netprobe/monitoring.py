@@ -24,6 +24,8 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from modules.netprobe import maintenance
+from modules.netprobe.certexpiry import cert_expiry_check
 from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult
 from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.runner import (
@@ -48,9 +50,19 @@ EDITABLE = (
     "recovery_threshold",
     "sos_group",
     "enabled",
+    "cert_expiry_days",
 )
 # Errors on these are the monitor's own; any other name is one of its probe options.
-MONITOR_FIELDS = ("name", "kind", "target", "interval_s", "failure_threshold", "recovery_threshold")
+MONITOR_FIELDS = (
+    "name",
+    "kind",
+    "target",
+    "interval_s",
+    "failure_threshold",
+    "recovery_threshold",
+    "cert_expiry_days",
+)
+MAX_CERT_EXPIRY_DAYS = 3650
 State = Monitor.State
 
 
@@ -86,6 +98,9 @@ def monitor_check(fields: dict[str, Any]) -> None:
     for name in ("failure_threshold", "recovery_threshold"):
         if not 1 <= int(fields.get(name) or 0) <= 100:
             errors[name] = "must be between 1 and 100"
+    days = fields.get("cert_expiry_days")
+    if not 0 <= int(14 if days is None else days) <= MAX_CERT_EXPIRY_DAYS:
+        errors["cert_expiry_days"] = f"must be between 0 and {MAX_CERT_EXPIRY_DAYS}"
     if not str(fields.get("name") or "").strip():
         errors["name"] = "is required"
     try:
@@ -108,6 +123,8 @@ def monitor_create(*, user: Any = None, now: datetime | None = None, **fields: A
     """Create a monitor from EDITABLE fields; raises MonitorInvalid / EgressForbidden."""
     values = {f.name: f.get_default() for f in Monitor._meta.concrete_fields if f.name in EDITABLE}
     values.update({k: v for k, v in fields.items() if k in EDITABLE})
+    if values["cert_expiry_days"] is None:  # a form left empty: the default
+        values["cert_expiry_days"] = Monitor._meta.get_field("cert_expiry_days").get_default()
     values["options"] = dict(values.get("options") or {})
     monitor_check(values)
     enabled = bool(values.get("enabled", True))
@@ -120,37 +137,87 @@ def monitor_create(*, user: Any = None, now: datetime | None = None, **fields: A
 
 
 def monitor_update(*, monitor: Monitor, now: datetime | None = None, **changes: Any) -> Monitor:
-    """Change a monitor. A new probe spec starts its state afresh; disabling pauses it and
-    enabling starts it afresh, both recorded as transitions."""
+    """Change a monitor. A new probe spec starts its state afresh; switching `enabled` pauses or
+    resumes it exactly as monitor_pause / monitor_resume do, with the same transitions."""
     now = now or timezone.now()
     values = {name: getattr(monitor, name) for name in EDITABLE}
     values.update({k: v for k, v in changes.items() if k in EDITABLE})
+    if values["cert_expiry_days"] is None:  # a form left empty: unchanged
+        values["cert_expiry_days"] = monitor.cert_expiry_days
     values["options"] = dict(values.get("options") or {})
     monitor_check(values)
-    spec_changed = any(values[f] != getattr(monitor, f) for f in SPEC_FIELDS)
-    restart = spec_changed or values["enabled"] != monitor.enabled
-    for name, value in values.items():
-        setattr(monitor, name, value)
-    # Only what an edit changes: a run recording its result meanwhile keeps its counters.
-    fields = [*EDITABLE, "updated_at"]
-    new_state = monitor.state
-    if restart:
-        new_state = State.UNKNOWN if monitor.enabled else State.PAUSED
-        monitor.next_run_at = now if monitor.enabled else None
-        monitor.consecutive_failures = monitor.consecutive_successes = 0
-        fields += ["state", "next_run_at", "consecutive_failures", "consecutive_successes"]
+    enabled = bool(values.pop("enabled"))
     with transaction.atomic():
-        if new_state != monitor.state:
-            reason = "paused" if new_state == State.PAUSED else "probe changed or resumed"
-            MonitorTransition.objects.create(
-                monitor=monitor,
-                from_state=monitor.state,
-                to_state=new_state,
-                at=now,
-                reason=reason,
-            )
-            monitor.state = new_state
+        current = Monitor.objects.select_for_update().get(pk=monitor.pk)
+        spec_changed = any(values[f] != getattr(current, f) for f in SPEC_FIELDS)
+        for name, value in values.items():
+            setattr(monitor, name, value)
+        # Only what an edit changes: a run recording its result meanwhile keeps its counters.
+        fields = [*values, "updated_at"]
+        if spec_changed:
+            monitor.consecutive_failures = monitor.consecutive_successes = 0
+            fields += ["consecutive_failures", "consecutive_successes"]
+            if current.enabled and enabled:  # else pausing or resuming below says it all
+                if current.state != State.UNKNOWN:
+                    MonitorTransition.objects.create(
+                        monitor=current,
+                        from_state=current.state,
+                        to_state=State.UNKNOWN,
+                        at=now,
+                        reason="probe changed",
+                    )
+                monitor.state, monitor.next_run_at = State.UNKNOWN, now
+                fields += ["state", "next_run_at"]
         monitor.save(update_fields=fields)
+        if enabled != current.enabled:
+            _set_enabled(monitor, enabled, now, reason="resumed" if enabled else "paused")
+    return monitor
+
+
+def monitor_pause(*, monitor: Monitor, now: datetime | None = None) -> Monitor:
+    """Stop running a monitor (enabled off, state paused); pausing a paused one changes nothing.
+
+    Unlike an edit it validates nothing: a monitor whose options the limits no longer allow
+    can still be paused."""
+    return _set_enabled(monitor, False, now or timezone.now(), reason="paused")
+
+
+def monitor_resume(*, monitor: Monitor, now: datetime | None = None) -> Monitor:
+    """Run a paused monitor again, from now, with its state started afresh (unknown)."""
+    return _set_enabled(monitor, True, now or timezone.now(), reason="resumed")
+
+
+def _set_enabled(monitor: Monitor, enabled: bool, now: datetime, *, reason: str) -> Monitor:
+    with transaction.atomic():
+        current = Monitor.objects.select_for_update().get(pk=monitor.pk)
+        if current.enabled != enabled:
+            new_state = State.UNKNOWN if enabled else State.PAUSED
+            MonitorTransition.objects.create(
+                monitor=current, from_state=current.state, to_state=new_state, at=now, reason=reason
+            )
+            current.enabled = enabled
+            current.state = new_state
+            current.next_run_at = now if enabled else None
+            current.consecutive_failures = current.consecutive_successes = 0
+            current.save(
+                update_fields=[
+                    "enabled",
+                    "state",
+                    "next_run_at",
+                    "consecutive_failures",
+                    "consecutive_successes",
+                    "updated_at",
+                ]
+            )
+    for name in (
+        "enabled",
+        "state",
+        "next_run_at",
+        "consecutive_failures",
+        "consecutive_successes",
+    ):
+        setattr(monitor, name, getattr(current, name))
+    monitor.updated_at = current.updated_at
     return monitor
 
 
@@ -167,6 +234,7 @@ class RunSummary:
     transitions: list[str] = field(default_factory=list)
     alerts: int = 0
     alert_errors: int = 0
+    cert_warnings: int = 0  # certificates about to expire, warned about in this run
     deleted: int = 0  # monitors deleted while their probe ran: the result is kept, unattached
     errors: int = 0  # monitors whose result could not be stored or recorded (logged)
 
@@ -182,6 +250,8 @@ class RunSummary:
             text += "; " + "; ".join(self.transitions)
         if self.alerts or self.alert_errors:
             text += f"; {self.alerts} SOS alert(s), {self.alert_errors} alert error(s)"
+        if self.cert_warnings:
+            text += f"; {self.cert_warnings} certificate expiry warning(s)"
         if self.deleted:
             text += f"; {self.deleted} deleted while running"
         if self.errors:
@@ -240,6 +310,11 @@ def monitor_run_due(*, now: datetime | None = None, limit: int | None = None) ->
             summary.transitions.append(f"{monitor.name}: {change.from_state} -> {change.to_state}")
             summary.alerts += change.alert_id is not None
             summary.alert_errors += bool(change.alert_error)
+        try:
+            summary.cert_warnings += cert_expiry_check(monitor=monitor, result=row, now=now)
+        except DatabaseError:
+            logger.exception("NetProbe monitor %s: certificate expiry not checked", monitor.pk)
+            summary.errors += 1
     return summary
 
 
@@ -303,6 +378,8 @@ def monitor_record(
         or (change.from_state == State.DOWN and change.to_state == State.UP)
     ):
         _alert(current, change, result)
+    if change is None and current.state == State.DOWN:
+        _alert_after_maintenance(current, result, now)
     return change
 
 
@@ -335,6 +412,22 @@ def _alert(monitor: Monitor, change: MonitorTransition, result: ProbeResult) -> 
     """Tell SOS Broadcast when a group is set; record what happened on the transition."""
     if monitor.sos_group_id is None:
         return
+    if maintenance.alert_suppressed(monitor, change):  # the transition's reason says so
+        return
+    _send(monitor, change, _message(monitor, result, down=change.to_state == State.DOWN))
+
+
+def _alert_after_maintenance(monitor: Monitor, result: ProbeResult, now: datetime) -> None:
+    """Went down during maintenance (its alert silenced) and still down once the window ended:
+    the alert goes out now, once, saying since when."""
+    outage = maintenance.alert_owed(monitor, now)
+    if outage is not None:
+        since = f"down since {outage.at:%Y-%m-%d %H:%M} UTC, during maintenance"
+        _send(monitor, outage, f"{_message(monitor, result, down=True)}; {since}")
+
+
+def _send(monitor: Monitor, change: MonitorTransition, message: str) -> None:
+    """Tell SOS Broadcast about the transition; record what happened on it."""
     alert_id: int | None = None
     error = ""
     key = monitor.dedup_key
@@ -343,7 +436,7 @@ def _alert(monitor: Monitor, change: MonitorTransition, result: ProbeResult) -> 
         if change.to_state == State.DOWN:
             _resolve(recovery_key, "The monitor went down again")
             raised = sos.alert_raise(
-                message=_message(monitor, result, down=True),
+                message=message,
                 severity="critical",
                 groups=[monitor.sos_group_id],
                 source="netprobe",
@@ -353,7 +446,7 @@ def _alert(monitor: Monitor, change: MonitorTransition, result: ProbeResult) -> 
             _resolve(key, "The monitor recovered")
             # Its own key: an open recovery notice must not swallow the next down alert.
             raised = sos.alert_raise(
-                message=_message(monitor, result, down=False),
+                message=message,
                 severity="info",
                 groups=[monitor.sos_group_id],
                 source="netprobe",

@@ -7,14 +7,18 @@ points) are not inline styles, so the strict CSP (style-src 'self') holds.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
+from django.utils.text import Truncator
 
-from modules.netprobe.models import ProbeResult
-from modules.netprobe.selectors import Point
+from modules.netprobe.maintenance import Span, covers
+from modules.netprobe.models import Monitor, ProbeResult
+from modules.netprobe.selectors import HEARTBEATS, Point
+from modules.sos.templatetags.sos_time import humanize_seconds
 
 PHASES = (
     ("dns_ms", "DNS"),
@@ -83,6 +87,8 @@ def result_view(row: ProbeResult) -> dict[str, Any]:
     """Template context for one result, by kind."""
     data = row.result or {}
     view: dict[str, Any] = {"tone": tone(row.status), "data": data}
+    # A failed lookup has no response to time: its query time (an NXDOMAIN's) is in the panel.
+    view["response_ms"] = None if row.kind == "dns" and not row.ok else row.response_ms
     if row.kind == "http":
         view["waterfall"] = waterfall(data.get("timings"), data.get("failed_phase"))
         view["chain"] = data.get("chain") or []
@@ -100,6 +106,83 @@ def result_view(row: ProbeResult) -> dict[str, Any]:
         view["hops"] = data.get("hops") or []
     view["offer_tcp"] = row.kind == "ping" and row.error_code == "unsupported"
     return view
+
+
+def iso_moment(text: Any) -> datetime | None:
+    """A stored ISO date (certificate validity) as an aware datetime; None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(str(text or ""))
+    except ValueError:
+        return None
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """ "just now" under a minute (Django's timesince says "0 minutes"), else "3 min ago"."""
+    if moment is None:
+        return ""
+    seconds = ((now or timezone.now()) - moment).total_seconds()
+    return "just now" if seconds < 60 else f"{_whole_minutes(seconds)} ago"
+
+
+def _whole_minutes(seconds: float) -> str:
+    # Whole minutes: a live page's text then changes once a minute, not at every refresh.
+    return humanize_seconds(seconds // 60 * 60) if seconds >= 60 else "less than a minute"
+
+
+def heartbeat(
+    results: Sequence[ProbeResult],
+    size: int = HEARTBEATS,
+    *,
+    maintenance: Sequence[Span] = (),
+) -> dict[str, Any]:
+    """The heartbeat bar: one beat per check, oldest first, padded on the left to `size`.
+
+    Each beat carries its status as text (title and label), not only as a colour. A failure
+    inside a maintenance occurrence (`maintenance`, merged spans) looks as such: `look`."""
+    beats = []
+    for r in results[-size:]:
+        look = r.status
+        if not r.ok and maintenance and covers(list(maintenance), r.started_at):
+            look = "maintenance"
+        title = _beat_title(r) + (" · during maintenance" if look == "maintenance" else "")
+        beats.append(
+            {"pk": r.pk, "status": r.status, "look": look, "tone": tone(r.status), "title": title}
+        )
+    counts = Counter(b["look"] for b in beats)
+    words = {
+        "ok": "ok",
+        "failed": "failed",
+        "timeout": "timed out",
+        "maintenance": "failed during maintenance",
+    }
+    summary = ", ".join(f"{counts[s]} {w}" for s, w in words.items() if counts[s])
+    return {
+        "beats": beats,
+        "size": size,
+        "padding": range(size - len(beats)),
+        "failed": len(beats) - counts["ok"] - counts["maintenance"],
+        "summary": summary or "no check yet",
+    }
+
+
+def _beat_title(row: ProbeResult) -> str:
+    when = timezone.localtime(row.started_at).strftime("%Y-%m-%d %H:%M:%S %Z")
+    text = f"{when} · {row.status}"
+    if row.ok and row.response_ms is not None:
+        text += f" · {row.response_ms:.0f} ms"
+    if row.error_code:
+        text += f" · {row.error_code}: {Truncator(row.error_message).chars(160)}"
+    return text
+
+
+def state_summary(
+    monitor: Monitor, since: datetime | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """What "Up for 3 h 12 min" and "Down since 05:12" are made of (`since` from transitions)."""
+    now = now or timezone.now()
+    duration = _whole_minutes((now - since).total_seconds()) if since is not None else ""
+    return {"state": monitor.state, "since": since, "duration": duration}
 
 
 def _days_since(moment: str | None) -> int:

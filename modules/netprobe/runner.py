@@ -116,20 +116,7 @@ def _hosts(spec: ProbeSpec) -> list[str]:
 
 
 def response_ms(result: EngineResult) -> float | None:
-    data = result.result or {}
-    value: Any = None
-    if result.kind == "http":
-        value = (data.get("timings") or {}).get("total_ms")
-    elif result.kind in ("tcp", "ping"):
-        value = data.get("rtt_avg_ms")
-    elif result.kind == "dns":
-        value = data.get("query_time_ms")
-    elif result.kind == "tls":
-        timings = data.get("timings") or {}
-        value = round(sum(timings.values()), 3) if timings else None
-    if value is None and result.ok:
-        value = result.duration_ms
-    return float(value) if isinstance(value, int | float) else None
+    return result.response_ms
 
 
 def storable(value: Any) -> Any:

@@ -1,15 +1,23 @@
-"""NetProbe queries: monitor uptime over 24 h / 7 d / 30 d and the response-time series."""
+"""NetProbe queries: monitor uptime over 24 h / 7 d / 30 d and the response-time series.
+
+The monitor pages leave failed checks inside a maintenance occurrence of their monitor out of
+the uptime, as the status pages do (`maintenance`: the monitor's merged occurrences)."""
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, Max, Min, Q
+from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, Subquery, Sum, Window
+from django.db.models.functions import Length, RowNumber
 from django.utils import timezone
 
-from modules.netprobe.models import Monitor, ProbeResult, Status
+from modules.netprobe.maintenance import Span, covers
+from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult, Status
 
 WINDOWS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
@@ -27,6 +35,7 @@ class Uptime:
     avg_response_ms: float | None
     min_response_ms: float | None
     max_response_ms: float | None
+    maintenance: int = 0  # failed checks during maintenance: not counted in uptime_percent
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,33 +49,92 @@ def _window(window: str | timedelta) -> tuple[str, timedelta]:
     return window, WINDOWS[window]
 
 
+_OK = Q(status=Status.OK)
+_FIGURES = {
+    "checks": Count("pk"),
+    "ok": Count("pk", filter=_OK),
+    "avg": Avg("response_ms", filter=_OK),
+    "low": Min("response_ms", filter=_OK),
+    "high": Max("response_ms", filter=_OK),
+}
+
+
 def monitor_uptime(
-    monitor: Monitor, window: str | timedelta = "24h", *, now: datetime | None = None
+    monitor: Monitor,
+    window: str | timedelta = "24h",
+    *,
+    now: datetime | None = None,
+    maintenance: Sequence[Span] = (),
 ) -> Uptime:
     """Share of ok checks in the window and response-time figures of the ok ones."""
     label, span = _window(window)
     since = (now or timezone.now()) - span
-    ok = Q(status=Status.OK)
     figures = ProbeResult.objects.filter(monitor=monitor, started_at__gte=since).aggregate(
-        checks=Count("pk"),
-        ok=Count("pk", filter=ok),
-        avg=Avg("response_ms", filter=ok),
-        low=Min("response_ms", filter=ok),
-        high=Max("response_ms", filter=ok),
+        **_FIGURES
     )
-    checks = figures["checks"]
+    excused = len(maintenance_failures({monitor.pk: maintenance}, since))
+    return _uptime(label, figures, excused)
+
+
+def monitors_uptime(
+    monitor_ids: Sequence[int],
+    window: str | timedelta = "24h",
+    *,
+    now: datetime | None = None,
+    maintenance: dict[int, Sequence[Span]] | None = None,
+) -> dict[int, Uptime]:
+    """`monitor_uptime` of many monitors in two queries."""
+    label, span = _window(window)
+    since = (now or timezone.now()) - span
+    rows = (
+        ProbeResult.objects.filter(monitor_id__in=monitor_ids, started_at__gte=since)
+        .order_by()
+        .values("monitor_id")
+        .annotate(**_FIGURES)
+    )
+    found = {row["monitor_id"]: row for row in rows}
+    excused = Counter(pk for pk, _ in maintenance_failures(maintenance or {}, since))
+    empty = {"checks": 0, "ok": 0, "avg": None, "low": None, "high": None}
+    return {pk: _uptime(label, found.get(pk, empty), excused.get(pk, 0)) for pk in monitor_ids}
+
+
+def maintenance_failures(
+    spans: Mapping[int, Sequence[Span]], since: datetime
+) -> list[tuple[int, datetime]]:
+    """(monitor id, time) of the failed checks since `since` inside their monitor's maintenance
+    `spans` (merged, sorted). One query, classified here: an OR of one range per occurrence
+    would pass SQLite's expression limit with a few daily windows."""
+    spans = {pk: s for pk, s in spans.items() if s and s[-1][1] > since}
+    if not spans:
+        return []
+    failures = (
+        ProbeResult.objects.filter(
+            monitor_id__in=list(spans),
+            started_at__gte=max(since, min(s[0][0] for s in spans.values())),
+            started_at__lt=max(s[-1][1] for s in spans.values()),
+        )
+        .exclude(_OK)
+        .order_by()
+        .values_list("monitor_id", "started_at")
+    )
+    return [(pk, at) for pk, at in failures.iterator() if covers(list(spans[pk]), at)]
+
+
+def _uptime(label: str, figures: dict[str, Any], excused: int) -> Uptime:
+    counted = figures["checks"] - excused
 
     def r(value: float | None) -> float | None:
         return round(value, 3) if value is not None else None
 
     return Uptime(
         window=label,
-        checks=checks,
+        checks=figures["checks"],
         ok=figures["ok"],
-        uptime_percent=round(100 * figures["ok"] / checks, 3) if checks else None,
+        uptime_percent=round(100 * figures["ok"] / counted, 3) if counted else None,
         avg_response_ms=r(figures["avg"]),
         min_response_ms=r(figures["low"]),
         max_response_ms=r(figures["high"]),
+        maintenance=excused,
     )
 
 
@@ -98,6 +166,37 @@ def monitor_series(
         .order_by("started_at")
         .values_list("started_at", "response_ms", "status")
     )
+    return _points(rows, since, now, max_points)
+
+
+def monitors_series(
+    monitor_ids: Sequence[int],
+    window: str | timedelta = "24h",
+    *,
+    now: datetime | None = None,
+    max_points: int = 240,
+) -> dict[int, list[Point]]:
+    """`monitor_series` of many monitors in one query."""
+    _, span = _window(window)
+    now = now or timezone.now()
+    since = now - span
+    rows: dict[int, list[tuple[datetime, float | None, str]]] = {pk: [] for pk in monitor_ids}
+    found = (
+        ProbeResult.objects.filter(monitor_id__in=monitor_ids, started_at__gte=since)
+        .order_by("monitor_id", "started_at")
+        .values_list("monitor_id", "started_at", "response_ms", "status")
+    )
+    for pk, *row in found.iterator():
+        rows[pk].append(tuple(row))  # type: ignore[arg-type]
+    return {pk: _points(checks, since, now, max_points) for pk, checks in rows.items()}
+
+
+def _points(
+    rows: list[tuple[datetime, float | None, str]],
+    since: datetime,
+    now: datetime,
+    max_points: int,
+) -> list[Point]:
     if len(rows) <= max_points:
         return [
             Point(at, ms if status == Status.OK else None, 1, int(status != Status.OK))
@@ -124,3 +223,99 @@ def monitor_series(
             )
         )
     return points
+
+
+HEARTBEATS = 50
+
+
+def monitor_heartbeats(monitor: Monitor, limit: int = HEARTBEATS) -> list[ProbeResult]:
+    """The monitor's last `limit` checks, oldest first (the heartbeat bar reads left to right)."""
+    rows = ProbeResult.objects.filter(monitor=monitor).only(
+        "pk", "status", "started_at", "response_ms", "error_code", "error_message", "monitor_id"
+    )[:limit]
+    return list(reversed(rows))
+
+
+def monitors_heartbeats(
+    monitor_ids: Sequence[int], limit: int = HEARTBEATS
+) -> dict[int, list[ProbeResult]]:
+    """`monitor_heartbeats` of many monitors in one query (a window function: SQLite >= 3.25,
+    PostgreSQL)."""
+    newest_first = Window(
+        RowNumber(), partition_by=F("monitor_id"), order_by=(F("started_at").desc(), F("id").desc())
+    )
+    rows = (
+        ProbeResult.objects.filter(monitor_id__in=monitor_ids)
+        .only(
+            "pk", "status", "started_at", "response_ms", "error_code", "error_message", "monitor_id"
+        )
+        .annotate(n=newest_first)
+        .filter(n__lte=limit)
+        .order_by("monitor_id", "started_at", "id")
+    )
+    found: dict[int, list[ProbeResult]] = {pk: [] for pk in monitor_ids}
+    for row in rows:
+        found[row.monitor_id].append(row)
+    return found
+
+
+def with_latest_transition(monitors: Any) -> Any:
+    """Monitors annotated with their latest transition (`latest_to`, `latest_at`), for
+    `monitor_state_since` without a query per monitor."""
+    latest = MonitorTransition.objects.filter(monitor=OuterRef("pk")).order_by("-at", "-id")
+    return monitors.annotate(
+        latest_to=Subquery(latest.values("to_state")[:1]),
+        latest_at=Subquery(latest.values("at")[:1]),
+    )
+
+
+def monitor_state_since(monitor: Monitor) -> datetime | None:
+    """When the monitor entered its current state: its latest transition, if that led there."""
+    if hasattr(monitor, "latest_to"):  # with_latest_transition
+        to_state, at = monitor.latest_to, monitor.latest_at
+    else:
+        latest = monitor.transitions.only("to_state", "at").first()
+        to_state, at = (latest.to_state, latest.at) if latest else (None, None)
+    if to_state is not None and to_state == monitor.state:
+        return at
+    if to_state is None and monitor.state in (Monitor.State.UNKNOWN, Monitor.State.PAUSED):
+        return monitor.created_at  # a new monitor has been waiting (or paused) since it was made
+    return None
+
+
+def monitor_activity(monitor: Monitor) -> tuple[Any, ...]:
+    """What changes when anything on a monitor's page does: its row, its newest check and its
+    state changes, with what SOS made of them (written later, by UPDATE). Two cheap queries: a
+    page asks every few seconds."""
+    # Ordered as its (monitor, time) index is: no sort of a month of checks.
+    newest_result = monitor.results.order_by("-started_at", "-id").values_list("pk").first()
+    changes = monitor.transitions.order_by().aggregate(
+        n=Count("pk"),
+        newest=Max("pk"),
+        alerts=Max("alert_id"),
+        alert_errors=Count("pk", filter=~Q(alert_error="")),
+        reasons=Sum(Length("reason")),
+    )
+    return (monitor.pk, monitor.updated_at, monitor.last_run_at, newest_result, *changes.values())
+
+
+def monitors_activity() -> tuple[Any, ...]:
+    """The same for the list of monitors."""
+    rows = Monitor.objects.aggregate(
+        n=Count("pk"), edited=Max("updated_at"), ran=Max("last_run_at"), ids=Sum("pk")
+    )
+    newest = (
+        ProbeResult.objects.filter(monitor__isnull=False)
+        .order_by("-started_at", "-id")
+        .values_list("pk")
+        .first()
+    )
+    return (*rows.values(), newest)
+
+
+def live_version(activity: tuple[Any, ...], *extra: Any, now: datetime | None = None) -> str:
+    """A short tag of a live part's data and the current minute (its "3 min ago" texts and
+    sliding windows change once a minute); equal tags mean nothing to redraw."""
+    minute = int((now or timezone.now()).timestamp() // 60)
+    key = repr((minute, *activity, *extra)).encode()
+    return hashlib.sha256(key).hexdigest()[:16]

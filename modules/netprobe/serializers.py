@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from modules.netprobe.models import Kind, Monitor, MonitorTransition, ProbeResult, Status
-from modules.netprobe.probes import ProbeOptionsError
+from modules.netprobe.probes import ERROR_CODES, ProbeOptionsError
 from modules.netprobe.probes.catalog import described_help, options_by_name, target_help
 from modules.netprobe.runner import ProbeSpec, probe_validate
 from portal.ids import MAX_ID
@@ -79,7 +79,7 @@ def option_fields() -> dict[str, serializers.Field]:
         if info.type == "choice":
             choices = [c for c in info.choices if c]
             fields[name] = serializers.ChoiceField(choices=choices, required=False, help_text=text)
-        elif info.type == "list":
+        elif info.type in ("list", "lines"):
             child = serializers.CharField()
             fields[name] = serializers.ListField(child=child, required=False, help_text=text)
         else:
@@ -103,9 +103,7 @@ class ProbeRequestSerializer(serializers.Serializer):
 
 
 class ProbeErrorSerializer(serializers.Serializer):
-    code = serializers.ChoiceField(
-        choices=["dns", "connect", "tls", "http", "timeout", "forbidden", "unsupported"]
-    )
+    code = serializers.ChoiceField(choices=list(ERROR_CODES))
     message = serializers.CharField()
 
 
@@ -240,6 +238,8 @@ class MonitorSerializer(serializers.ModelSerializer):
             "recovery_threshold",
             "sos_group",
             "enabled",
+            "cert_expiry_days",
+            "cert_warned_expiry",
             "state",
             "consecutive_failures",
             "consecutive_successes",
@@ -256,6 +256,7 @@ class MonitorSerializer(serializers.ModelSerializer):
             "next_run_at",
             "last_run_at",
             "last_result",
+            "cert_warned_expiry",
             "created_at",
             "updated_at",
         ]

@@ -17,7 +17,9 @@ from django.utils import timezone
 from modules.netprobe.models import Monitor, ProbeResult
 from modules.netprobe.monitoring import (
     monitor_create,
+    monitor_pause,
     monitor_record,
+    monitor_resume,
     monitor_run_due,
     monitor_update,
 )
@@ -40,7 +42,9 @@ __all__ = [
     "ProbeSpec",
     "Uptime",
     "monitor_create",
+    "monitor_pause",
     "monitor_record",
+    "monitor_resume",
     "monitor_run_due",
     "monitor_series",
     "monitor_update",

@@ -9,7 +9,8 @@ Errors, by design:
   propagates before any packet is sent (a PortalError, code target_forbidden);
 - everything the network does (NXDOMAIN, refused, timeouts, bad certificates, HTTP errors, a
   redirect hop refused by the egress policy, ICMP not permitted) -> a `ProbeResult` with
-  `status` failed/timeout and an `error` code; `run_probe` does not raise for those.
+  `status` failed/timeout and an `error` code; `run_probe` does not raise for those;
+- a probe that answered but fails one of its `conditions` -> `status` failed, code `condition`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import checks
 from .base import (
     ERROR_CODES,
     ErrorCode,
@@ -119,13 +121,14 @@ def run_valid(
     """Run a probe `validate()` accepted (under the same limits)."""
     context = ProbeContext(policy=policy, limits=limits or Limits(), ca_file=ca_file)
     try:
-        return get_kind(valid.kind).run(valid, context)
+        result = get_kind(valid.kind).run(valid, context)
     except OSError as exc:
         # Safety net: each kind maps its own network errors; anything that slips through is
         # still a network failure, not a server error.
-        return Recorder(valid.kind, valid.target).failed(
+        result = Recorder(valid.kind, valid.target).failed(
             "connect", str(exc) or type(exc).__name__, {}
         )
+    return checks.apply(result, getattr(valid.options, "conditions", ()))
 
 
 def run_probe(

@@ -13,7 +13,9 @@ from portal.errors import PortalError
 if TYPE_CHECKING:
     from portal.egress import EgressPolicy, ResolvedAddress
 
-ErrorCode = Literal["dns", "connect", "tls", "http", "timeout", "forbidden", "unsupported"]
+ErrorCode = Literal[
+    "dns", "connect", "tls", "http", "timeout", "forbidden", "unsupported", "condition"
+]
 Status = Literal["ok", "failed", "timeout"]
 IcmpPrivilege = Literal["auto", "unprivileged", "privileged"]
 IpVersion = Literal[4, 6]
@@ -26,6 +28,7 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     "timeout",
     "forbidden",
     "unsupported",
+    "condition",  # the probe answered, and one of its conditions failed
 )
 
 
@@ -60,10 +63,31 @@ class ProbeResult:
     resolved: Resolution
     ip_version: int | None
     result: dict[str, Any] = field(default_factory=dict)
+    # What conditions may read that the result does not keep (http: the body, every header).
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def response_ms(self) -> float | None:
+        """The figure people compare over time: http total, tcp/ping average RTT, dns query
+        time, tls connect+handshake; the whole duration otherwise (when it succeeded)."""
+        data = self.result or {}
+        value: Any = None
+        if self.kind == "http":
+            value = (data.get("timings") or {}).get("total_ms")
+        elif self.kind in ("tcp", "ping"):
+            value = data.get("rtt_avg_ms")
+        elif self.kind == "dns":
+            value = data.get("query_time_ms")
+        elif self.kind == "tls":
+            timings = data.get("timings") or {}
+            value = round(sum(timings.values()), 3) if timings else None
+        if value is None and self.ok:
+            value = self.duration_ms
+        return float(value) if isinstance(value, int | float) else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,6 +190,7 @@ class Recorder:
         self._t0 = time.perf_counter()
         self.resolution = Resolution()
         self.ip_version: int | None = None
+        self.extra: dict[str, Any] = {}
 
     def resolved(
         self, addresses: Sequence[ResolvedAddress], used: ResolvedAddress | None = None
@@ -198,6 +223,7 @@ class Recorder:
             resolved=self.resolution,
             ip_version=self.ip_version,
             result=result,
+            extra=self.extra,
         )
 
 

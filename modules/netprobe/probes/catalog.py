@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from . import KINDS, get_kind
 
-ValueType = Literal["bool", "int", "float", "str", "choice", "list"]
+# "lines": a list written one item per line (its items hold spaces and commas).
+ValueType = Literal["bool", "int", "float", "str", "choice", "list", "lines"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Text:
     flag: str = ""
     # Per-kind changes to label, help or blank.
     kinds: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    lines: bool = False  # a list option written one item per line
 
 
 # What a target looks like, per kind.
@@ -80,6 +82,28 @@ TEXTS: dict[str, Text] = {
     "servername": Text("Server name (SNI)", "SNI and the name to verify", blank="the target host"),
     "max_hops": Text("Max hops", "hops tried at most"),
     "reverse_dns": Text("Reverse DNS names", "look up the hops' names"),
+    "conditions": Text(
+        "Conditions",
+        "one per line, all must hold (Gatus syntax); [RESPONSE_TIME] < 300, [CONNECTED] == true,"
+        " [IP] == pat(10.*)",
+        flag="--condition",
+        lines=True,
+        kinds={
+            "http": {
+                "help": "one per line, all must hold (Gatus syntax); [STATUS] == 200,"
+                " [BODY].status == UP, len([BODY].data) < 5, [HEADERS].content-type =="
+                " pat(*json*), [RESPONSE_TIME] < 300, [CERTIFICATE_EXPIRATION] > 48h"
+            },
+            "tls": {
+                "help": "one per line, all must hold (Gatus syntax); [CONNECTED] == true,"
+                " [CERTIFICATE_EXPIRATION] > 48h, [RESPONSE_TIME] < 300"
+            },
+            "dns": {
+                "help": "one per line, all must hold (Gatus syntax); [DNS_RCODE] == NOERROR,"
+                " [BODY] == 93.184.215.14, [RESPONSE_TIME] < 100"
+            },
+        },
+    ),
 }
 
 
@@ -156,7 +180,7 @@ def _info(kind: str, spec: dataclasses.Field[Any], hint: Any) -> OptionInfo:
         if optional:
             choices = (words["blank"], *choices)
     elif typing.get_origin(hint) is tuple:
-        value_type = "list"
+        value_type = "lines" if text.lines else "list"
     else:
         value_type = {bool: "bool", int: "int", float: "float", str: "str"}[hint]
     default = spec.default

@@ -32,6 +32,7 @@ from .base import (
     Resolution,
     ValidProbe,
 )
+from .checks import placeholders, read_conditions
 from .netutil import Failure, classify_os_error
 from .options import OptionReader, ascii_host, is_ip, resolver_address
 
@@ -46,12 +47,21 @@ class DnsOptions:
     resolver: str | None = None  # "IP", "IP:port" or "[IPv6]:port"; None = system resolver
     transport: Transport = "udp"
     dnssec: bool = False  # ask for DNSSEC records (EDNS DO bit)
+    conditions: tuple[str, ...] = ()
     timeout: float = 5.0
     ip_version: IpVersion | None = None  # picks among the system resolvers
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
-        known = ("record_type", "resolver", "transport", "dnssec", "timeout", "ip_version")
+        known = (
+            "record_type",
+            "resolver",
+            "transport",
+            "dnssec",
+            "conditions",
+            "timeout",
+            "ip_version",
+        )
         r = OptionReader(raw, known)
         resolver = r.string("resolver", 64)
         if resolver:
@@ -61,6 +71,7 @@ class DnsOptions:
             resolver=resolver,
             transport=r.choice("transport", "udp", get_args(Transport)),  # type: ignore[arg-type]
             dnssec=r.boolean("dnssec", False),
+            conditions=read_conditions(r, "dns"),
             timeout=r.timeout(limits),
             ip_version=r.ip_version(),
         )
@@ -116,7 +127,9 @@ def run(valid: ValidProbe, ctx: ProbeContext) -> ProbeResult:
             failure = ("dns", f"{base['resolver']}: {exc}")
             continue
         query_ms = round((time.perf_counter() - t0) * 1000, 3)
-        return _answered(rec, base, response, transport, query_ms)
+        # Conditions on [DNS_RCODE] decide which answer codes pass, as in Gatus.
+        rcode_decides = "DNS_RCODE" in placeholders(options.conditions, "dns")
+        return _answered(rec, base, response, transport, query_ms, rcode_decides)
     return rec.failed(failure[0], failure[1], base)
 
 
@@ -160,6 +173,7 @@ def _answered(
     response: dns.message.Message,
     transport: Transport,
     query_ms: float,
+    rcode_decides: bool = False,
 ) -> ProbeResult:
     rcode = dns.rcode.to_text(response.rcode())
     result = {
@@ -174,7 +188,7 @@ def _answered(
         "answers": _records(response.answer),
         "authority": _records(response.authority),
     }
-    if rcode == "NOERROR":
+    if rcode == "NOERROR" or rcode_decides:
         return rec.ok(result)
     if rcode == "NXDOMAIN":
         return rec.failed("dns", f"NXDOMAIN: {base['qname']} does not exist", result)

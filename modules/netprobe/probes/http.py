@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Self, get_args
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -33,6 +34,8 @@ from .base import (
     ValidProbe,
     ms,
 )
+from .certinfo import describe
+from .checks import placeholders, read_conditions
 from .httpcheck import (
     DEFAULT_ACCEPTED,
     MATCH_BYTES,
@@ -43,6 +46,7 @@ from .httpcheck import (
 )
 from .netutil import classify_os_error, resolve_target
 from .options import OptionReader, ascii_host, family_for
+from .tls import presented_chain
 
 USER_AGENT = "Portal-NetProbe/1.0"
 REQUEST_HEADERS = {
@@ -84,6 +88,7 @@ class HttpOptions:
     expect_status: tuple[str, ...] = ()  # "200", "200-299", "2xx"; empty = 200-399
     keyword: str | None = None  # searched in the first MATCH_BYTES (64 KiB) of the body
     regex: str | None = None  # likewise
+    conditions: tuple[str, ...] = ()  # Gatus-style, e.g. "[BODY].status == UP"
     body_excerpt_bytes: int = 2048
     timeout: float = 5.0  # the budget for the whole probe, redirects included
     ip_version: IpVersion | None = None
@@ -109,6 +114,7 @@ class HttpOptions:
             expect_status=expect,
             keyword=r.string("keyword", 512),
             regex=regex,
+            conditions=read_conditions(r, "http"),
             body_excerpt_bytes=r.integer(
                 "body_excerpt_bytes",
                 min(limits.default_body_excerpt_bytes, limits.max_body_excerpt_bytes),
@@ -163,6 +169,8 @@ class Hop:
     body_capped: bool = False
     body_complete: bool = False  # False when the deadline cut the body short
     tls: dict[str, Any] | None = None
+    all_headers: dict[str, str] = field(default_factory=dict)  # lower-case names, for conditions
+    certificates: list[bytes] = field(default_factory=list)  # DER, leaf first, as presented
     error: tuple[ErrorCode, str] | None = None
     failed_phase: str | None = None  # "connect", "tls", "ttfb" or "download"
 
@@ -185,7 +193,9 @@ class Hop:
 def run(valid: ValidProbe, ctx: ProbeContext) -> ProbeResult:
     url, options = valid.endpoint, valid.options
     rec = Recorder("http", valid.target)
-    accepted = parse_status_ranges(options.expect_status or DEFAULT_ACCEPTED) or []
+    # As in Gatus, conditions on [STATUS] decide which statuses pass: no 200-399 besides them.
+    default = () if "STATUS" in placeholders(options.conditions, "http") else DEFAULT_ACCEPTED
+    accepted = parse_status_ranges(options.expect_status or default) or []
     deadline = Deadline(options.timeout)
     chain: list[Hop] = []
     while True:
@@ -257,6 +267,7 @@ def _exchange(
             context = client_context(verify=options.verify_tls, cafile=ctx.ca_file)
             sock = context.wrap_socket(sock, server_hostname=host)
             hop.tls = {"version": sock.version(), "cipher": (sock.cipher() or ("",))[0]}
+            hop.certificates = presented_chain(sock)[0]
             t = _phase(hop, "tls_ms", t)
         phase = "ttfb"
         conn = PinnedHTTPConnection(host, port, hop.address, deadline.remaining(), sock=sock)
@@ -273,6 +284,8 @@ def _exchange(
             values = response.headers.get_all(name)
             if values:
                 hop.headers[name] = ", ".join(values)
+        for name in {n.lower() for n in response.headers}:
+            hop.all_headers[name] = ", ".join(response.headers.get_all(name) or ())
         try:
             _read_body(response, hop, ctx.limits.max_body_read_bytes)
         finally:
@@ -322,6 +335,27 @@ def _read_body(response: http.client.HTTPResponse, hop: Hop, cap: int) -> None:
         hop.body, hop.body_capped = body[:cap], len(body) > cap
 
 
+# What is stored of each presented certificate: enough for expiry warnings, the
+# [CERTIFICATE_EXPIRATION] condition and the Prometheus exposition (which also reads the leaf's
+# LEAF_FIELDS). Every HTTPS result row is kept; the tls probe is where the whole chain is shown.
+CHAIN_FIELDS = ("subject", "subject_cn", "not_after")
+LEAF_FIELDS = ("issuer", "sans", "serial", "sha256_fingerprint")
+
+
+def _tls(hop: Hop) -> dict[str, Any] | None:
+    """The session and a compact chain: monitors warn before any of it expires. Described
+    after the exchange, so the work is not counted in its timings."""
+    if hop.tls is None:
+        return None
+    now = datetime.now(UTC)
+    chain = []
+    for position, der in enumerate(hop.certificates):
+        cert = describe(der, now)
+        fields = CHAIN_FIELDS + LEAF_FIELDS if position == 0 else CHAIN_FIELDS
+        chain.append({name: cert[name] for name in fields})
+    return {**hop.tls, "chain": chain}
+
+
 def _finish(
     rec: Recorder, options: HttpOptions, chain: list[Hop], accepted: list[StatusRange]
 ) -> ProbeResult:
@@ -340,7 +374,7 @@ def _finish(
         "reason": final.reason if final else None,
         "http_version": final.http_version if final else None,
         "headers": final.headers if final else {},
-        "tls": final.tls if final else None,
+        "tls": _tls(final) if final else None,
         "timings": timings,
         "failed_phase": last.failed_phase,
         "redirects": len(chain) - 1,
@@ -361,6 +395,11 @@ def _finish(
             or final.body_capped
             or not final.body_complete,
         )
+        if options.conditions:
+            # Conditions read as much of the body as keyword and regex do.
+            content_type = final.headers.get("content-type")
+            rec.extra["body"] = decode_body(final.body[:MATCH_BYTES], content_type)
+            rec.extra["headers"] = final.all_headers
     if last.error:
         return rec.failed(last.error[0], last.error[1], result)
     assert final is not None

@@ -30,6 +30,7 @@ from .base import (
     Recorder,
     ValidProbe,
 )
+from .checks import read_conditions
 from .netutil import resolve_target
 from .options import OptionReader, ascii_host, family_for
 from .stats import Attempt, most_common_error, summarize
@@ -52,15 +53,17 @@ class IcmpUnsupported(Exception):
 class PingOptions:
     count: int = 4
     interval: float = 0.5
+    conditions: tuple[str, ...] = ()
     timeout: float = 2.0  # per echo request
     ip_version: IpVersion | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
-        r = OptionReader(raw, ("count", "interval", "timeout", "ip_version"))
+        r = OptionReader(raw, ("count", "interval", "conditions", "timeout", "ip_version"))
         options = cls(
             count=r.integer("count", 4, 1, limits.max_count),
             interval=r.number("interval", 0.5, limits.min_interval_s, limits.max_interval_s),
+            conditions=read_conditions(r, "ping"),
             timeout=r.number("timeout", min(2.0, limits.max_timeout_s), 0.01, limits.max_timeout_s),
             ip_version=r.ip_version(),
         )

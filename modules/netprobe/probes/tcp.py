@@ -19,6 +19,7 @@ from .base import (
     Recorder,
     ValidProbe,
 )
+from .checks import read_conditions
 from .netutil import classify_os_error, resolve_target
 from .options import OptionReader, family_for, split_host_port
 from .stats import Attempt, most_common_error, summarize
@@ -29,16 +30,19 @@ class TcpOptions:
     port: int | None = None
     count: int = 4
     interval: float = 0.2
+    conditions: tuple[str, ...] = ()
     timeout: float = 5.0  # per attempt
     ip_version: IpVersion | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
-        r = OptionReader(raw, ("port", "count", "interval", "timeout", "ip_version"))
+        known = ("port", "count", "interval", "conditions", "timeout", "ip_version")
+        r = OptionReader(raw, known)
         options = cls(
             port=r.integer("port", 0, 1, 65535) or None,
             count=r.integer("count", 4, 1, limits.max_count),
             interval=r.number("interval", 0.2, limits.min_interval_s, limits.max_interval_s),
+            conditions=read_conditions(r, "tcp"),
             timeout=r.timeout(limits),
             ip_version=r.ip_version(),
         )

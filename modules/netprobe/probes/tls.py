@@ -14,6 +14,7 @@ from portal.egress.deadline import Deadline
 from . import starttls
 from .base import IpVersion, Limits, ProbeContext, ProbeKind, ProbeResult, Recorder, ValidProbe, ms
 from .certinfo import describe
+from .checks import read_conditions
 from .netutil import Failure, classify_os_error, resolve_target
 from .options import OptionReader, ascii_host, family_for, split_host_port
 from .starttls import Protocol as StartTls
@@ -30,12 +31,13 @@ class TlsOptions:
     starttls: StartTls | None = None
     servername: str | None = None  # SNI and verification name; default: the target host
     verify_tls: bool = True  # False: an unverifiable chain is reported but does not fail
+    conditions: tuple[str, ...] = ()
     timeout: float = 5.0
     ip_version: IpVersion | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], limits: Limits) -> Self:
-        known = ("port", "starttls", "servername", "verify_tls", "timeout", "ip_version")
+        known = [f for f in cls.__dataclass_fields__]
         r = OptionReader(raw, known)
         starttls_value = r.string("starttls", 8)
         if starttls_value is not None:
@@ -50,6 +52,7 @@ class TlsOptions:
             starttls=starttls_value,
             servername=servername,
             verify_tls=r.boolean("verify_tls", True),
+            conditions=read_conditions(r, "tls"),
             timeout=r.timeout(limits),
             ip_version=r.ip_version(),
         )

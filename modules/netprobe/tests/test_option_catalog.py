@@ -125,4 +125,4 @@ def test_changing_options_in_the_admin_goes_through_the_services(admin_client):
     assert monitor.options == {"count": 3}
     # A new probe spec starts afresh, recorded as a transition, as monitor_update does.
     assert monitor.state == "unknown"
-    assert monitor.transitions.get().reason == "probe changed or resumed"
+    assert monitor.transitions.get().reason == "probe changed"

@@ -69,6 +69,24 @@ def test_measures_the_tls_phase_and_verifies_with_the_given_ca(https_server, pki
     assert result.result["tls"]["cipher"]
 
 
+def test_keeps_a_compact_certificate_chain_in_every_https_result(https_server, pki, policy):
+    result = run_probe("http", f"{https_server.url}/", policy=policy, ca_file=str(pki.ca_file))
+
+    leaf, *rest = result.result["tls"]["chain"]
+    assert leaf["subject_cn"] == "localhost"
+    assert set(leaf) == {
+        "subject",
+        "subject_cn",
+        "not_after",
+        "issuer",
+        "sans",
+        "serial",
+        "sha256_fingerprint",
+    }
+    assert all(set(cert) == {"subject", "subject_cn", "not_after"} for cert in rest)
+    assert len(json.dumps(result.result["tls"])) < 1500
+
+
 def test_fails_on_a_self_signed_certificate_unless_verification_is_off(
     https_self_signed: LoopbackHTTPServer, pki: TestPKI, policy: EgressPolicy
 ):

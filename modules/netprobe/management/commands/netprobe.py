@@ -44,6 +44,9 @@ def add_option_flags(parser: ArgumentParser) -> None:
             continue
         if info.type == "choice":
             text = f"{text} ({', '.join(c for c in info.choices if c)})"
+        if info.type == "lines":  # one flag per item: --condition '[STATUS] == 200' (repeatable)
+            parser.add_argument(info.flag, dest=f"opt_{name}", action="append", help=text)
+            continue
         kind = VALUE_TYPES.get(info.type, str)
         parser.add_argument(info.flag, dest=f"opt_{name}", type=kind, help=text)
 
@@ -158,6 +161,9 @@ def summary(data: dict[str, Any]) -> list[str]:
         for hop in r.get("hops") or []:
             rtts = ", ".join(_ms(t) if t is not None else "*" for t in hop.get("rtts_ms", []))
             lines.append(f"  {hop['distance']:>2} {hop.get('address') or '*'} {rtts}")
+    for c in r.get("conditions") or []:
+        value = "" if c.get("value") is None else f"  (got {c['value']})"
+        lines.append(f"  {'pass' if c.get('success') else 'FAIL'} {c.get('condition')}{value}")
     if (r.get("suggestion")) == "tcp":
         lines.append("  ICMP is not permitted here: try `netprobe tcp <host>:<port>` instead")
     return lines

@@ -1,9 +1,10 @@
 """`manage.py netprobe_run_monitors`: run the due monitors once and print a summary.
 
-Zappa runs it on a schedule (`events` in zappa_settings.json), Kubernetes as a CronJob. With
-`--loop [SECONDS]` it keeps running them every SECONDS (default 30) until SIGTERM or SIGINT: the
-way to have monitors under the dev server (`make run`), or as a long-running worker. Runs may
-overlap: each monitor is claimed with a conditional update, so none runs twice.
+Zappa runs it on a schedule (`events` in zappa_settings.json), Kubernetes as a CronJob; a web
+process runs them itself with NETPROBE_SCHEDULER=thread (the default off Lambda, so `make run`
+needs nothing else). With `--loop [SECONDS]` it keeps running them every SECONDS (default 30)
+until SIGTERM or SIGINT, as a long-running worker. Runs may overlap: each monitor is claimed with
+a conditional update, so none runs twice.
 """
 
 from __future__ import annotations
@@ -69,7 +70,6 @@ class Command(BaseCommand):
         self._loop(opts["loop"], opts)
 
     def _loop(self, interval: float, opts: dict[str, Any]) -> None:
-        self._say(f"NetProbe monitors: running every {interval:g} s until SIGTERM or SIGINT.")
         state = {"stopping": False, "idle": False}
         runs = 0
 
@@ -79,6 +79,8 @@ class Command(BaseCommand):
             state["stopping"] = True
 
         with _handlers(stop):
+            # Announced once the handlers are in place: a Ctrl-C right after it stops cleanly.
+            self._say(f"NetProbe monitors: running every {interval:g} s until SIGTERM or SIGINT.")
             try:
                 while not state["stopping"]:
                     started = time.monotonic()

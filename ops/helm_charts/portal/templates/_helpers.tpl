@@ -186,9 +186,16 @@ upgrade is applied (README.md, "Upgrades and migrations").
 {{- end }}
 {{- if has .Values.module (list "faces" "all") }}
 {{- $_ := set $data "FACES_STORE_IMAGES" (.Values.config.facesStoreImages | toString) }}
+{{- with .Values.config.facesKmsKeyId }}
+{{- $_ := set $data "FACES_KMS_KEY_ID" (toString .) }}
+{{- end }}
 {{- end }}
 {{- if has .Values.module (list "sos" "all") }}
 {{- $_ := set $data "SOS_LEASE_S" (.Values.worker.leaseSeconds | int | toString) }}
+{{- end }}
+{{- if has .Values.module (list "netprobe" "all") }}
+{{- /* The monitors CronJob runs the due monitors; without it the web pods' thread does. */}}
+{{- $_ := set $data "NETPROBE_SCHEDULER" (ternary "off" "thread" (include "portal.monitors.enabled" . | eq "true")) }}
 {{- end }}
 {{- with .Values.aws.region }}
 {{- $_ := set $data "AWS_REGION" . }}
