@@ -3,6 +3,7 @@ database on loopback."""
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import socket
@@ -64,6 +65,8 @@ def portal_env(database: str, **extra: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="portal.settings",
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(50),
+        # Production refuses a gallery without a master key (503 gallery_key_missing).
+        FACES_MASTER_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
         ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL=database,
         EGRESS_ALLOWED_NETWORKS="127.0.0.0/8",

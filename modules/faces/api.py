@@ -34,6 +34,8 @@ from modules.faces.serializers import (
     ReferenceSerializer,
     SearchInputSerializer,
     SearchResultSerializer,
+    SubjectInputSerializer,
+    SubjectSerializer,
 )
 from modules.faces.uploads import keep_uploads_in_memory
 from portal.errors import NotFound
@@ -43,12 +45,15 @@ from portal.schema import error_response
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     described = {
-        400: "`invalid_image` (not an image, truncated, unsupported type) or `validation_error`",
+        400: "`invalid_image` (not an image, truncated, unsupported type), `validation_error`, "
+        "or `consent_required` (enroll: no subject with consent, no legal basis, or explicit "
+        "consent without its text)",
         403: "`permission_denied`: only operators may do this",
         404: "`not_found`",
         413: "`image_too_large` (byte or pixel limit, decompression bombs included) or "
         "`payload_too_large` (the whole request)",
-        422: "`no_face` or `several_faces`; `details.which` names the image",
+        422: "`no_face`, `several_faces` or `low_quality` (no face passes `quality_filter`; "
+        "`details.check` names the failed check); `details.which` names the image",
     }
     return {code: error_response(described[code]) for code in codes}
 
@@ -71,7 +76,7 @@ class RootView(APIView):
 
     @extend_schema(responses=inline_serializer("FacesRoot", {"endpoints": serializers.DictField()}))
     def get(self, request: Request) -> Response:
-        names = ("compare", "comparisons", "references", "search")
+        names = ("compare", "comparisons", "subjects", "references", "search")
         return Response(
             {
                 "endpoints": {
@@ -101,6 +106,7 @@ class CompareView(PhotoUploadMixin, APIView):
             image_b=data["image_b"],
             threshold=data.get("threshold"),
             pick=data["pick"],
+            quality_filter=data["quality_filter"],
             user=request.user,
             source=models.Comparison.Source.API,
         )
@@ -147,9 +153,55 @@ class ComparisonPhotoView(APIView):
         return _private_file(field)
 
 
+class SubjectListView(generics.ListCreateAPIView):
+    """People in the gallery, each with the consent recorded for them. POST records a subject
+    and its consent (legal basis, consent text); their faces are enrolled afterwards."""
+
+    serializer_class = SubjectSerializer
+    queryset = selectors.subjects()
+
+    @extend_schema(
+        operation_id="faces_subjects_create",
+        request=SubjectInputSerializer,
+        responses={201: SubjectSerializer, **_errors(400, 403)},
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        form = SubjectInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        from modules.faces.gallery import services as gallery  # cryptography: on first use
+
+        subject = gallery.subject_create(
+            name=data["name"],
+            external_ref=data["external_ref"],
+            legal_basis=data.get("legal_basis", ""),
+            consent_text=data["consent_text"],
+            user=request.user,
+        )
+        return Response(SubjectSerializer(subject).data, status=status.HTTP_201_CREATED)
+
+
+class SubjectDetailView(generics.RetrieveDestroyAPIView):
+    """One subject. DELETE erases them: their key first (no key left in the database opens
+    their descriptors; a backup taken before still holds both until it ages out), then their
+    references and consent records."""
+
+    serializer_class = SubjectSerializer
+    queryset = selectors.subjects()
+
+    def perform_destroy(self, instance: models.Subject) -> None:
+        from modules.faces.gallery import services as gallery
+
+        gallery.subject_erase(subject=instance, user=self.request.user)
+
+
 class ReferenceListView(PhotoUploadMixin, generics.ListCreateAPIView):
-    """The reference gallery. POST enrolls a named reference from a photo with one face; only
-    its descriptor (and a thumbnail if FACES_STORE_THUMBNAILS is on) is kept."""
+    """The reference gallery. POST enrolls a face from a photo with one face, for a subject
+    whose consent is on record or a new one with its consent (else 400 `consent_required`;
+    `subject` together with a new subject's fields, or a synthetic subject: 400
+    `validation_error`);
+    only its descriptor, encrypted with the subject's key, is kept (and a thumbnail if
+    FACES_STORE_IMAGES is on), until FACES_REFERENCE_RETENTION_DAYS."""
 
     serializer_class = ReferenceSerializer
     queryset = selectors.references()
@@ -162,11 +214,10 @@ class ReferenceListView(PhotoUploadMixin, generics.ListCreateAPIView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         form = EnrollInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        enrollment = services.reference_enroll(
-            name=form.validated_data["name"],
-            image=form.validated_data["image"],
-            user=request.user,
-        )
+        data = form.validated_data
+        from modules.faces.gallery import services as gallery
+
+        enrollment = gallery.reference_enroll(**data, user=request.user)
         body = ReferenceSerializer(enrollment.reference).data
         body["face"] = enrollment.face.to_dict()
         body["warnings"] = [warning.to_dict() for warning in enrollment.warnings]
@@ -180,7 +231,9 @@ class ReferenceDetailView(generics.RetrieveDestroyAPIView):
     queryset = selectors.references()
 
     def perform_destroy(self, instance: models.Reference) -> None:
-        services.reference_delete(reference=instance)
+        from modules.faces.gallery import services as gallery
+
+        gallery.reference_delete(reference=instance)
 
 
 class ReferenceThumbnailView(APIView):
@@ -195,7 +248,8 @@ class ReferenceThumbnailView(APIView):
 
 
 class SearchView(PhotoUploadMixin, APIView):
-    """1:N: the k references closest to the largest face of the photo, nearest first."""
+    """1:N: the k references closest to the largest face of the photo, nearest first. Every
+    search and the references it returned are written to the audit log."""
 
     permission_classes = [IsOperator]
 
@@ -208,8 +262,15 @@ class SearchView(PhotoUploadMixin, APIView):
         form = SearchInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        outcome = services.reference_search(
-            image=data["image"], k=data["k"], threshold=data.get("threshold")
+        from modules.faces.gallery import services as gallery
+
+        outcome = gallery.reference_search(
+            image=data["image"],
+            k=data["k"],
+            threshold=data.get("threshold"),
+            quality_filter=data["quality_filter"],
+            user=request.user,
+            source=models.Comparison.Source.API,
         )
         image = outcome.query.to_dict()
         image.pop("faces")
@@ -219,7 +280,7 @@ class SearchView(PhotoUploadMixin, APIView):
                 "k": outcome.k,
                 "gallery_size": outcome.gallery_size,
                 "face": outcome.face.to_dict(),
-                "faces": len(outcome.query.faces),
+                "faces": outcome.audit.faces,
                 "image": image,
                 "warnings": [warning.to_dict() for warning in outcome.warnings],
                 "results": [
@@ -231,6 +292,7 @@ class SearchView(PhotoUploadMixin, APIView):
                     }
                     for item in outcome.hits
                 ],
+                "audit": outcome.audit.pk,
             }
         )
 

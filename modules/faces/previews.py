@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
-from modules.faces.engine import Face, LoadedImage
+from modules.faces.engine import Face, ImageError, LoadedImage
 
 PREVIEW_MAX_SIDE = 720
 SCALE_WIDTH = 400
@@ -31,6 +32,7 @@ class BoxView:
     compared: bool
     label: str
     label_y: int
+    rejected: bool = False  # left out by the quality filter
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,36 @@ class PhotoPreview:
 
 
 def photo_preview(
-    loaded: LoadedImage, faces: Sequence[Face], *, compared: int | None, prefix: str = ""
+    loaded: LoadedImage,
+    faces: Sequence[Face],
+    *,
+    compared: int | None,
+    prefix: str = "",
+    rejected: Sequence[Face] = (),
+) -> PhotoPreview:
+    """``rejected``: faces the quality filter left out, drawn apart."""
+    return _preview(
+        loaded,
+        [
+            (face.index, face.box.left, face.box.top, face.box.width, face.box.height, False)
+            for face in faces
+        ]
+        + [
+            (face.index, face.box.left, face.box.top, face.box.width, face.box.height, True)
+            for face in rejected
+        ],
+        compared=compared,
+        prefix=prefix,
+    )
+
+
+def _preview(
+    loaded: LoadedImage,
+    boxes: Sequence[tuple[int, int, int, int, int, bool]],  # index, left, top, width, height,
+    # rejected
+    *,
+    compared: int | None,
+    prefix: str,
 ) -> PhotoPreview:
     image = loaded.image
     copy = image
@@ -54,29 +85,79 @@ def photo_preview(
     copy.save(buffer, "JPEG", quality=82)
     data_url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     font_size = max(10, round(max(image.size) / 32))
-    boxes = tuple(
+    views = tuple(
         BoxView(
-            index=face.index,
-            left=face.box.left,
-            top=face.box.top,
-            width=face.box.width,
-            height=face.box.height,
-            compared=face.index == compared,
-            label=f"{prefix}{face.index + 1}",
+            index=index,
+            left=left,
+            top=top,
+            width=width,
+            height=height,
+            compared=index == compared,
+            label=f"{prefix}{index + 1}",
             # Above the box, or inside it when the box touches the top edge.
-            label_y=face.box.top - font_size // 3
-            if face.box.top > font_size
-            else face.box.top + font_size,
+            label_y=top - font_size // 3 if top > font_size else top + font_size,
+            rejected=rejected,
         )
-        for face in faces
+        for index, left, top, width, height, rejected in sorted(boxes)
     )
     return PhotoPreview(
         data_url=data_url,
         width=image.width,
         height=image.height,
-        boxes=boxes,
+        boxes=views,
         font_size=font_size,
     )
+
+
+# What the compare page writes over a photo that failed, by error code; low_quality says which
+# check failed in its details ("Too blurry", "Face too small"...).
+PROBLEMS = {
+    "no_face": "No face found",
+    "invalid_image": "Not an image",
+    "image_too_large": "Too large",
+    "low_quality": "Poor quality",
+}
+
+
+@dataclass(frozen=True)
+class FailedPhoto:
+    """The photo a comparison failed on, with the words for its overlay."""
+
+    which: str  # "a" or "b"
+    problem: str
+    preview: PhotoPreview | None  # None when the file cannot be shown (not an image, too large)
+
+
+def failed_photo(
+    error: ImageError, sources: dict[str, Any], read: Callable[[Any], LoadedImage]
+) -> FailedPhoto | None:
+    """The photo named by ``error.which`` among ``sources`` ("a"/"b" to an uploaded file),
+    decoded again with ``read`` (the engine's checks) to be shown with its overlay."""
+    which = error.which
+    if which not in sources:
+        return None
+    problem = str(error.details.get("problem") or PROBLEMS.get(error.code, "Cannot be used"))
+    source = sources[which]
+    preview = None
+    if error.code in ("no_face", "low_quality"):
+        if hasattr(source, "seek"):
+            source.seek(0)
+        try:
+            loaded = read(source)
+        except ImageError:
+            loaded = None
+        if loaded is not None:
+            rejected = [
+                (
+                    item["face"],
+                    *(item["box"][key] for key in ("left", "top", "width", "height")),
+                    True,
+                )
+                for item in error.details.get("faces", [])
+                if isinstance(item, dict) and "box" in item
+            ]
+            preview = _preview(loaded, rejected, compared=None, prefix=which.upper())
+    return FailedPhoto(which=which, problem=problem, preview=preview)
 
 
 @dataclass(frozen=True)

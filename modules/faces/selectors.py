@@ -7,7 +7,7 @@ from datetime import datetime, time
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from modules.faces.models import Comparison, Reference
+from modules.faces.models import Comparison, Reference, Subject
 
 
 def comparisons(*, verdict: str | None = None) -> QuerySet[Comparison]:
@@ -18,6 +18,17 @@ def comparisons(*, verdict: str | None = None) -> QuerySet[Comparison]:
 
 def references() -> QuerySet[Reference]:
     return Reference.objects.select_related("created_by")
+
+
+def live_references() -> QuerySet[Reference]:
+    """The references a search can find: expired ones wait only for faces_prune."""
+    return references().filter(expires_at__gt=timezone.now())
+
+
+def subjects() -> QuerySet[Subject]:
+    return Subject.objects.select_related("created_by").prefetch_related(
+        "consents__recorded_by", "references"
+    )
 
 
 def compared_today() -> dict[str, int]:

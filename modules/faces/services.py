@@ -6,7 +6,6 @@ dlib loads on the first call that needs it (never at import).
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,59 +16,49 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db.models import Q
 from django.utils import timezone
-from PIL import Image
 
 from modules.faces import models
 from modules.faces.engine import (
     CompareOptions,
-    Face,
     FaceAnalysis,
     FaceEngine,
-    FaceWarning,
     ImageError,
     LoadedImage,
-    NoFaceError,
-    SearchHit,
     compare_analyses,
-    descriptor_from_bytes,
-    descriptor_to_bytes,
-    quality_warnings,
-    search,
 )
 from modules.faces.engine import Comparison as ComparisonResult
 
 logger = logging.getLogger("modules.faces")
 
 ImageSource = bytes | BinaryIO
-SEARCH_MAX_K = 50
-THUMBNAIL_SIDE = 160
 _EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
 
 
-class SeveralFacesError(ImageError):
-    """A reference photo must show one face: enrolling the wrong one would poison searches."""
-
-    code = "several_faces"
-    status = 422
-
-
-def face_engine() -> FaceEngine:
+def face_engine(*, num_jitters: int = 0) -> FaceEngine:
     """An engine for the current FACES_* settings. Cheap: the dlib models it uses are loaded
-    once per process and shared (``engine.dlib_models``)."""
+    once per process and shared (``engine.dlib_models``); ``num_jitters`` > 1 (dlib's, used by
+    ``faces_evaluate --jitters``) gives the engine its own copy."""
     return FaceEngine(
         detect_max_side=settings.FACES_DETECT_MAX_SIDE,
         min_face_size=settings.FACES_MIN_FACE_SIZE,
         max_bytes=settings.FACES_MAX_IMAGE_BYTES,
         max_pixels=settings.FACES_MAX_PIXELS,
+        num_jitters=num_jitters,
     )
 
 
-def _options(threshold: float | None, pick: str = "largest") -> CompareOptions:
+def _options(
+    threshold: float | None, pick: str = "largest", quality_filter: str = "NONE"
+) -> CompareOptions:
     threshold = settings.FACES_THRESHOLD if threshold is None else float(threshold)
-    return CompareOptions(threshold=threshold, pick=pick)  # type: ignore[arg-type]
+    return CompareOptions(
+        threshold=threshold,
+        pick=pick,  # type: ignore[arg-type]
+        quality_filter=quality_filter,  # type: ignore[arg-type]
+    )
 
 
-def _user_or_none(user: Any) -> Any:
+def user_or_none(user: Any) -> Any:
     return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
@@ -97,16 +86,22 @@ def faces_compare(
     image_b: ImageSource,
     threshold: float | None = None,
     pick: str = "largest",
+    quality_filter: str = "NONE",
     user: Any = None,
     source: str = models.Comparison.Source.API,
 ) -> ComparisonRun:
     """Same person or not. Every call is logged (metadata only); photos are stored only when
-    FACES_STORE_IMAGES is on. Raises ImageError subclasses tagged "a" or "b" (logged too)."""
-    options = _options(threshold, pick)
+    FACES_STORE_IMAGES is on. Raises ImageError subclasses tagged "a" or "b" (logged too),
+    LowQualityError when no face of a photo passes ``quality_filter``."""
+    options = _options(threshold, pick, quality_filter)
     engine = face_engine()
     engine.load()  # missing models are the answer before any image is read
     log = models.Comparison(
-        user=_user_or_none(user), source=source, threshold=options.threshold, pick=options.pick
+        user=user_or_none(user),
+        source=source,
+        threshold=options.threshold,
+        pick=options.pick,
+        quality_filter=options.quality_filter.value,
     )
     analyses: list[FaceAnalysis] = []
     try:
@@ -173,128 +168,7 @@ def _forget(fields: list[Any]) -> None:
         field.storage.delete(field.name)
 
 
-# -- the reference gallery (1:N) --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Enrollment:
-    reference: models.Reference
-    face: Face
-    warnings: list[FaceWarning]
-
-
-def reference_enroll(*, name: str, image: ImageSource, user: Any = None) -> Enrollment:
-    """Enroll a named reference from a photo showing exactly one face; only its descriptor
-    (and a thumbnail when FACES_STORE_THUMBNAILS is on) is kept."""
-    name = name.strip()
-    if not name:
-        raise ValueError("name must not be empty")
-    engine = face_engine()
-    loaded = engine.read(image, which="image")
-    analysis = engine.analyze(loaded, which="image")
-    if not analysis.faces:
-        raise NoFaceError("image")
-    if len(analysis.faces) > 1:
-        raise SeveralFacesError(
-            f"The photo shows {len(analysis.faces)} faces; a reference needs exactly one. "
-            "Crop the photo to the person to enroll.",
-            which="image",
-            faces=len(analysis.faces),
-        )
-    face = analysis.faces[0]
-    reference = models.Reference(
-        name=name[:120],
-        descriptor=descriptor_to_bytes(face.descriptor),
-        created_by=_user_or_none(user),
-    )
-    stored = []
-    if settings.FACES_STORE_THUMBNAILS:
-        reference.thumbnail.save("face.jpg", ContentFile(_thumbnail(loaded, face)), save=False)
-        stored.append(reference.thumbnail)
-    try:
-        reference.save()
-    except Exception:
-        _forget(stored)
-        raise
-    return Enrollment(reference=reference, face=face, warnings=quality_warnings(face))
-
-
-def _thumbnail(loaded: LoadedImage, face: Face) -> bytes:
-    box = face.box
-    margin = max(box.width, box.height) // 3
-    crop = loaded.image.crop(
-        (
-            max(0, box.left - margin),
-            max(0, box.top - margin),
-            min(loaded.width, box.right + margin),
-            min(loaded.height, box.bottom + margin),
-        )
-    )
-    crop.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    crop.save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
-
-
-@dataclass(frozen=True)
-class ReferenceHit:
-    reference: models.Reference
-    hit: SearchHit
-
-
-@dataclass(frozen=True)
-class SearchOutcome:
-    threshold: float
-    k: int
-    query: FaceAnalysis
-    face: Face  # the query face searched for (the largest)
-    hits: list[ReferenceHit]
-    gallery_size: int
-    warnings: list[FaceWarning]
-
-
-def reference_search(
-    *, image: ImageSource, k: int = 5, threshold: float | None = None
-) -> SearchOutcome:
-    """The k references closest to the largest face of the photo, nearest first."""
-    options = _options(threshold)
-    if not 1 <= k <= SEARCH_MAX_K:
-        raise ValueError(f"k must be between 1 and {SEARCH_MAX_K}")
-    engine = face_engine()
-    analysis = engine.analyze(image, which="image")
-    if not analysis.faces:
-        raise NoFaceError("image")
-    face = max(analysis.faces, key=lambda f: (f.box.area, f.score))
-    warnings = quality_warnings(face)
-    if len(analysis.faces) > 1:
-        several = (
-            f"The photo shows {len(analysis.faces)} faces; "
-            f"the largest (face {face.index}) was searched for."
-        )
-        warnings.insert(0, FaceWarning("several_faces", None, several, face.index))
-    references = {
-        reference.pk: reference
-        for reference in models.Reference.objects.only("id", "name", "thumbnail", "descriptor")
-    }
-    gallery = (
-        (pk, descriptor_from_bytes(bytes(reference.descriptor)))
-        for pk, reference in references.items()
-    )
-    hits = search(face.descriptor, gallery, k=k, threshold=options.threshold)
-    return SearchOutcome(
-        threshold=options.threshold,
-        k=k,
-        query=analysis,
-        face=face,
-        hits=[ReferenceHit(references[hit.id], hit) for hit in hits],
-        gallery_size=len(references),
-        warnings=warnings,
-    )
-
-
-def reference_delete(*, reference: models.Reference) -> None:
-    """Delete a reference: its descriptor goes with the row, its thumbnail file on commit."""
-    reference.delete()
+# The reference gallery (1:N) lives in modules.faces.gallery.services.
 
 
 # -- retention --------------------------------------------------------------------------------

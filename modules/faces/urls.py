@@ -12,6 +12,7 @@ urlpatterns = [
     path("references/enroll/", views.enroll, name="enroll"),
     path("references/search/", views.search, name="search"),
     path("references/<int:pk>/delete/", views.delete_reference, name="delete-reference"),
+    path("subjects/<int:pk>/erase/", views.erase_subject, name="erase-subject"),
     path("references/<int:pk>/thumbnail/", views.thumbnail, name="thumbnail"),
 ]
 
@@ -25,6 +26,8 @@ api_urlpatterns = [
         api.ComparisonPhotoView.as_view(),
         name="comparison-photo",
     ),
+    path("subjects/", api.SubjectListView.as_view(), name="subjects"),
+    path("subjects/<int:pk>/", api.SubjectDetailView.as_view(), name="subject"),
     path("references/", api.ReferenceListView.as_view(), name="references"),
     path("references/<int:pk>/", api.ReferenceDetailView.as_view(), name="reference"),
     path(

@@ -13,8 +13,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from modules.faces import models, selectors, services
-from modules.faces.engine import PICKS, ModelsNotFoundError, find_models_dir
-from modules.faces.previews import distance_scale, photo_preview
+from modules.faces.engine import PICKS, ImageError, ModelsNotFoundError, find_models_dir
+from modules.faces.engine.quality import QUALITY_FILTERS
+from modules.faces.gallery.constants import RECORDABLE_BASES, SEARCH_MAX_K
+from modules.faces.previews import distance_scale, failed_photo, photo_preview
 from modules.faces.serializers import (
     CompareInputSerializer,
     EnrollInputSerializer,
@@ -78,9 +80,11 @@ def _index_context(request: HttpRequest) -> dict[str, Any]:
         "recent": selectors.comparisons()[:RECENT],
         "picks": PICKS,
         "can_act": is_operator(request.user),
-        "gallery_size": models.Reference.objects.count(),
+        "gallery_size": selectors.live_references().count(),
         "default_threshold": settings.FACES_THRESHOLD,
         "store_images": settings.FACES_STORE_IMAGES,
+        "quality_filters": QUALITY_FILTERS,
+        "max_image_bytes": settings.FACES_MAX_IMAGE_BYTES,
     }
 
 
@@ -99,16 +103,25 @@ def compare(request: HttpRequest) -> HttpResponse:
         context["form_errors"] = form.errors
         return render(request, "faces/index.html", context, status=400)
     data = form.validated_data
+    context.update(
+        chosen_pick=data["pick"],
+        chosen_threshold=data.get("threshold"),
+        chosen_quality_filter=data["quality_filter"],
+    )
     try:
         run = services.faces_compare(
             image_a=data["image_a"],
             image_b=data["image_b"],
             threshold=data.get("threshold"),
             pick=data["pick"],
+            quality_filter=data["quality_filter"],
             user=request.user,
             source=models.Comparison.Source.WEB,
         )
     except PortalError as exc:
+        if isinstance(exc, ImageError):
+            photos = {"a": data["image_a"], "b": data["image_b"]}
+            context["failed_photo"] = failed_photo(exc, photos, services.face_engine().read)
         return error_page(request, exc, "faces/index.html", context)
     result = run.result
     context.update(
@@ -116,14 +129,20 @@ def compare(request: HttpRequest) -> HttpResponse:
             "result": result,
             "log_entry": run.log,
             "preview_a": photo_preview(
-                run.images[0], result.faces_a, compared=result.pair[0], prefix="A"
+                run.images[0],
+                result.faces_a,
+                compared=result.pair[0],
+                prefix="A",
+                rejected=[rejection.face for rejection in result.image_a.rejected],
             ),
             "preview_b": photo_preview(
-                run.images[1], result.faces_b, compared=result.pair[1], prefix="B"
+                run.images[1],
+                result.faces_b,
+                compared=result.pair[1],
+                prefix="B",
+                rejected=[rejection.face for rejection in result.image_b.rejected],
             ),
             "scale": distance_scale(result.distance, result.threshold),
-            "chosen_pick": result.pick,
-            "chosen_threshold": data.get("threshold"),
         }
     )
     return render(request, "faces/index.html", context)
@@ -145,10 +164,19 @@ def log(request: HttpRequest) -> HttpResponse:
 
 def _references_context(request: HttpRequest) -> dict[str, Any]:
     return {
-        "references": selectors.references(),
+        "references": Paginator(
+            selectors.live_references().select_related("subject"), LOG_PAGE_SIZE
+        ).get_page(request.GET.get("page")),
         "can_act": is_operator(request.user),
-        "max_k": services.SEARCH_MAX_K,
-        "store_thumbnails": settings.FACES_STORE_THUMBNAILS,
+        "max_k": SEARCH_MAX_K,
+        "store_images": settings.FACES_STORE_IMAGES,
+        "retention_days": settings.FACES_REFERENCE_RETENTION_DAYS,
+        "legal_bases": [
+            (value, label)
+            for value, label in models.Consent.LegalBasis.choices
+            if value in RECORDABLE_BASES
+        ],
+        "quality_filters": QUALITY_FILTERS,
     }
 
 
@@ -166,10 +194,11 @@ def enroll(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         context["enroll_errors"] = form.errors
         return render(request, "faces/references.html", context, status=400)
+    data = form.validated_data
+    from modules.faces.gallery import services as gallery  # cryptography, Pillow: on first use
+
     try:
-        enrollment = services.reference_enroll(
-            name=form.validated_data["name"], image=form.validated_data["image"], user=request.user
-        )
+        enrollment = gallery.reference_enroll(**data, user=request.user)
     except PortalError as exc:
         return error_page(request, exc, "faces/references.html", {**context, "failed": "enroll"})
     messages.success(request, f"Enrolled {enrollment.reference.name}.")
@@ -187,24 +216,49 @@ def search(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         context["search_errors"] = form.errors
         return render(request, "faces/references.html", context, status=400)
+    data = form.validated_data
+    from modules.faces.gallery import services as gallery
+
     try:
-        outcome = services.reference_search(
-            image=form.validated_data["image"],
-            k=form.validated_data["k"],
-            threshold=form.validated_data.get("threshold"),
+        outcome = gallery.reference_search(
+            image=data["image"],
+            k=data["k"],
+            threshold=data.get("threshold"),
+            quality_filter=data["quality_filter"],
+            user=request.user,
+            source=models.Comparison.Source.WEB,
         )
     except PortalError as exc:
         return error_page(request, exc, "faces/references.html", {**context, "failed": "search"})
     context["search"] = outcome
+    # The searched photo is shown back from memory (a data: URL), never stored.
+    context["search_preview"] = photo_preview(
+        outcome.loaded, outcome.query.faces, compared=outcome.face.index, prefix="Q"
+    )
     return render(request, "faces/references.html", context)
 
 
 @require_POST
 @operator_required
 def delete_reference(request: HttpRequest, pk: int) -> HttpResponse:
+    from modules.faces.gallery import services as gallery
+
     reference = get_object_or_404(models.Reference, pk=pk)
-    services.reference_delete(reference=reference)
+    gallery.reference_delete(reference=reference)
     messages.success(request, f"Deleted {reference.name} and its face descriptor.")
+    return redirect("faces:references")
+
+
+@require_POST
+@operator_required
+def erase_subject(request: HttpRequest, pk: int) -> HttpResponse:
+    from modules.faces.gallery import services as gallery
+
+    subject = get_object_or_404(models.Subject, pk=pk)
+    faces = gallery.subject_erase(subject=subject, user=request.user)
+    messages.success(
+        request, f"Erased {subject.name}: their key, {faces} face(s) and consent records."
+    )
     return redirect("faces:references")
 
 
@@ -214,5 +268,5 @@ def thumbnail(request: HttpRequest, pk: int) -> FileResponse:
     if not reference.thumbnail:
         raise Http404("No thumbnail stored")
     response = FileResponse(reference.thumbnail.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = "private, no-store"  # a face: never kept in a cache
     return response

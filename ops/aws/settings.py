@@ -3,11 +3,12 @@
     python -m ops.aws.settings --stage dev [--zappa-stage dev] [--settings zappa_settings.json]
     make aws-settings STAGE=dev
 
-It reads the outputs of portal-<stage>-{network,storage,operations,iam} and the newest version
+It reads the outputs of portal-<stage>-{network,storage,data,operations,iam} and the newest version
 of the stage's own layer `portal-face-models-<stage>`, and sets in the Zappa stage: `vpc_config`,
 `role_name`, `role_arn`, `s3_bucket`, `remote_env`, `dead_letter_arn`, `lambda_concurrency`
 (Zappa's name for reserved concurrency), `layers` (only where the stage has layers: an image
-stage has none) and the environment's bucket names and static domain. A stage that `extends`
+stage has none) and the environment's bucket names, static domain and FACES_KMS_KEY_ID (the
+faces gallery's KMS key: production refuses gallery calls without a key). A stage that `extends`
 another gets only what differs from it. A missing stage, stack, output or layer stops it with a
 message naming it, exit status 2, the file untouched.
 """
@@ -37,6 +38,7 @@ NEEDED = {
         "MediaBucketName",
         "RemoteEnvBucketName",
     ),
+    "data": ("FacesKeyArn",),
     "operations": ("DeadLetterQueueArn", "ReservedConcurrency"),
     "iam": ("ExecutionRoleName", "ExecutionRoleArn"),
 }
@@ -114,6 +116,8 @@ def desired(
         "AWS_STORAGE_BUCKET_NAME": storage["StaticBucketName"],
         "AWS_MEDIA_BUCKET_NAME": storage["MediaBucketName"],
         "AWS_S3_CUSTOM_DOMAIN": storage["StaticDomainName"],
+        # The key's ARN, not its alias: the execution role may use exactly this key.
+        "FACES_KMS_KEY_ID": outputs["data"]["FacesKeyArn"],
     }
     return settings, env
 

@@ -138,7 +138,8 @@ def _count(n: float, noun: str) -> str:
 
 
 def _shared_lines(book: PriceBook) -> list[Line]:
-    """The parts of the chosen topology both platforms keep: NAT, database, secrets, alarms."""
+    """The parts of the chosen topology both platforms keep: NAT, database, secrets, keys,
+    alarms."""
     t, h = book.topology, book.hours_per_month
     nat = t["nat_gateways"]
     return [
@@ -170,6 +171,12 @@ def _shared_lines(book: PriceBook) -> list[Line]:
             "Secrets Manager",
             t["secrets"] * book["secrets_manager_secret_month"].value,
             _count(t["secrets"], "secret"),
+            shared=True,
+        ),
+        Line(
+            "KMS keys",
+            t.get("kms_keys", 0) * book["kms_key_month"].value,
+            _count(t.get("kms_keys", 0), "key") + " (the faces gallery's master key)",
             shared=True,
         ),
         Line(

@@ -42,6 +42,13 @@ REPOSITORY = "example/portal"
 OIDC_PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
 
 
+# The data stack's FacesKey of each stage (KMS key ids are random).
+FACES_KEY_IDS = {
+    "dev": "0b1c2d3e-0000-4000-8000-000000000001",
+    "production": "0b1c2d3e-0000-4000-8000-000000000002",
+}
+
+
 def ecr_repository(stage: str) -> str:
     return f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/portal-{stage}"
 
@@ -117,6 +124,7 @@ def stand_in_exports(stage: str) -> dict[str, str]:
         "SesConfigurationSetName": f"portal-{stage}",
         "DeadLetterQueueArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:portal-{stage}-dlq",
         "LogGroupName": f"/aws/lambda/portal-{stage}",
+        "FacesKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{FACES_KEY_IDS[stage]}",
     }
     if stage == "production":
         values["ImageLogGroupName"] = "/aws/lambda/portal-production-image"

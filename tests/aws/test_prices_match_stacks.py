@@ -44,6 +44,14 @@ def test_the_price_book_counts_the_secrets_the_stacks_keep():
     assert len(managed) + created == TOPOLOGY["secrets"]
 
 
+def test_the_price_book_counts_the_customer_managed_keys_the_stacks_create():
+    created = sum(
+        len(resources_of(concern, "AWS::KMS::Key"))
+        for concern in ("network", "storage", "data", "messaging", "operations")
+    )
+    assert created == TOPOLOGY["kms_keys"]
+
+
 def test_the_price_book_runs_as_many_nat_gateways_as_the_network_stack_defaults_to():
     assert template("network")["Parameters"]["NatGateways"]["Default"] == TOPOLOGY["nat_gateways"]
 

@@ -257,6 +257,12 @@ def test_aws_settings_writes_the_dev_stage_from_the_stack_outputs(
     assert env["AWS_STORAGE_BUCKET_NAME"] == "portal-static-dev"
     assert env["AWS_MEDIA_BUCKET_NAME"] == "portal-media-dev"
     assert env["AWS_S3_CUSTOM_DOMAIN"] == out["storage"]["StaticDomainName"]
+    # The faces gallery's master key: the stage's own KMS key, rotated, by its ARN.
+    assert env["FACES_KMS_KEY_ID"] == out["data"]["FacesKeyArn"]
+    kms = account.client("kms")
+    assert kms.get_key_rotation_status(KeyId=env["FACES_KMS_KEY_ID"])["KeyRotationEnabled"]
+    aliases = kms.list_aliases(KeyId=env["FACES_KMS_KEY_ID"])["Aliases"]
+    assert [a["AliasName"] for a in aliases] == ["alias/portal-faces-dev"]
     # Nothing else moved: the other stages, and the dev keys the stacks do not own.
     assert {k: v for k, v in after.items() if k != "dev"} == {
         k: v for k, v in before.items() if k != "dev"
@@ -290,6 +296,8 @@ def test_aws_settings_writes_only_what_production_does_not_inherit(
     assert "memory_size" not in production
     env = production["environment_variables"]
     assert env["AWS_MEDIA_BUCKET_NAME"] == "portal-media-production"
+    assert env["FACES_KMS_KEY_ID"] == account.outputs["production"]["data"]["FacesKeyArn"]
+    assert env["FACES_KMS_KEY_ID"] != account.outputs["dev"]["data"]["FacesKeyArn"]
     assert env["SECURE_HSTS_SECONDS"] == "31536000"  # production's own variables stay
     # The image stage runs on production's stacks and inherits all of it; a rerun changes nothing.
     text = path.read_text()

@@ -20,6 +20,8 @@ CLUSTER = MANIFESTS / "cluster.yaml"
 AWS = STACKS_FILE.parent
 # The stage the cluster serves (metadata.name portal-production) and that the values files name.
 STAGE = "production"
+# The faces gallery's KMS key: named by alias in a condition (its ARN holds a random id).
+FACES_KEYS = "arn:aws:kms:us-east-1:123456789012:key/*"
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +84,21 @@ def test_every_module_gets_the_aws_identity_it_needs_and_no_more(
     sos = _association(cluster, "portal", "portal-sos")
     assert {"ses:SendEmail", "ses:SendRawEmail", "sns:Publish"} == _actions(sos)
     faces = _association(cluster, "portal", "portal-faces")
-    assert _actions(faces) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
+    assert _actions(faces) == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    }
     for statement in faces["permissionPolicy"]["Statement"]:
-        assert statement["Resource"].startswith("arn:aws:s3:::portal-media-production")
+        if statement["Resource"].startswith("arn:aws:kms:"):  # the gallery key, by its alias
+            assert statement["Condition"] == {
+                "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/portal-faces-production"}
+            }
+        else:
+            assert statement["Resource"].startswith("arn:aws:s3:::portal-media-production")
     accounts = {a["serviceAccountName"] for a in cluster["iam"]["podIdentityAssociations"]}
     assert "portal-netprobe" not in accounts  # NetProbe calls no AWS API
     # The chart's ServiceAccounts are the associated ones, and name the same roles.
@@ -165,7 +179,7 @@ def test_the_faces_role_names_the_media_bucket_the_storage_stack_creates(cluster
     # Without BucketNameSuffix (stacks.yaml passes none); with one, the role needs it too.
     assert "BucketNameSuffix" not in _stage_parameters("storage")
     expected = {f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"}
-    assert _resources(cluster, "portal-faces") == expected
+    assert _resources(cluster, "portal-faces") - {FACES_KEYS} == expected
     assert _resources(cluster, "portal") >= expected
 
 

@@ -24,7 +24,10 @@ def encode_faces(
     min_face_size: int,
     blur_threshold: float,
     np: Any,
+    num_jitters: int = 0,
 ) -> list[Face]:
+    """``num_jitters`` > 1: dlib averages the descriptors of that many randomly jittered copies
+    of each chip (slower, a little more robust); 0 or 1: one pass over the chip."""
     dlib = models.dlib
     width, height = image.size
     chips: list[Any] = []
@@ -63,7 +66,7 @@ def encode_faces(
     descriptors: list[Any] = []
     if chips:
         with models.recognizer_lock:
-            descriptors = list(models.recognizer.compute_face_descriptor(chips))
+            descriptors = list(models.recognizer.compute_face_descriptor(chips, num_jitters))
     faces = []
     for index, ((box, outside, landmarks), chip, descriptor, score) in enumerate(
         zip(parts, chips, descriptors, detection.scores, strict=True)
@@ -73,6 +76,7 @@ def encode_faces(
         quality = assess(
             box,
             chip,
+            landmarks=landmarks,
             partly_outside=outside,
             min_face_size=min_face_size,
             blur_threshold=blur_threshold,

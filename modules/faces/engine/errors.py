@@ -51,6 +51,22 @@ class NoFaceError(ImageError):
         super().__init__(message, which=which)
 
 
+class LowQualityError(ImageError):
+    """Faces were found in the photo, but none passes the requested quality filter.
+
+    ``check`` names what failed (size, exposure, sharpness, yaw, roll) for the face most
+    likely meant: the largest one."""
+
+    code = "low_quality"
+    status = 422
+
+    def __init__(
+        self, message: str, *, check: str, which: str | None = None, **details: object
+    ) -> None:
+        super().__init__(message, which=which, check=check, **details)
+        self.check = check
+
+
 class ModelsNotFoundError(PortalError):
     """The dlib model files are missing: a deployment problem, not a user error."""
 

@@ -1,14 +1,21 @@
-"""Threshold calibration on labelled pairs: the logic behind ``manage.py faces_evaluate``.
+"""Threshold calibration and audit on labelled pairs: the logic behind ``manage.py faces_evaluate``.
 
 Reads ``img_a<TAB>img_b<TAB>same_person(1/0)`` lines (a header row and extra columns are
-allowed), encodes every distinct image once, and reports accuracy, false-match and
-false-non-match rates at a threshold, the best threshold on the data, and optionally a PNG of
-the two distance distributions drawn with Pillow. Django-free.
+allowed; a header column named ``group``, or another chosen by name, gives each pair an
+identity group), encodes every distinct image once, and reports accuracy, false-match and
+false-non-match rates at a threshold with 95% Wilson intervals, the equal-error rate, the
+threshold meeting a target false-match rate, the same per group, the best threshold on the
+data, and optionally a PNG with the distance histograms, ROC and DET curves
+(``evaluate_plot``; the text report is ``evaluate_report``). The statistics themselves work on
+scored pairs alone (``error_rates``).
+
+``Evaluation.to_dict`` is deterministic: the same input gives the same JSON, byte for byte
+(fixed rounding, pairs in file order, groups sorted, durations only with ``timings=True``).
+Django-free.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -16,16 +23,62 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
-
 from modules.faces.engine.distance import DEFAULT_THRESHOLD
+from modules.faces.engine.error_rates import (
+    RATE_DIGITS,
+    CurvePoint,
+    EqualError,
+    OperatingPoint,
+    ScoredPair,
+    TargetFmr,
+    curve,
+    equal_error_rate,
+    rates_at,
+    rounded,
+    threshold_for_fmr,
+)
 from modules.faces.engine.errors import ImageError
+from modules.faces.engine.evaluate_plot import (
+    BEST_COLOR,
+    DET_COLOR,
+    DIFFERENT_COLOR,
+    ROC_COLOR,
+    SAME_COLOR,
+    THRESHOLD_COLOR,
+    plot_layout,
+    render_distributions,
+)
+from modules.faces.engine.evaluate_report import format_report
 from modules.faces.engine.options import CompareOptions, Pick
 from modules.faces.engine.pipeline import FaceEngine, compare_analyses
 from modules.faces.engine.results import FaceAnalysis
 
+__all__ = [
+    "BEST_COLOR",
+    "DET_COLOR",
+    "DIFFERENT_COLOR",
+    "GROUP_COLUMN",
+    "NO_GROUP",
+    "ROC_COLOR",
+    "SAME_COLOR",
+    "THRESHOLD_COLOR",
+    "Evaluation",
+    "LabelledPair",
+    "PairOutcome",
+    "PairsFormatError",
+    "best_threshold",
+    "evaluate",
+    "format_report",
+    "plot_layout",
+    "read_pairs",
+    "render_distributions",
+]
+
 _TRUE = frozenset({"1", "true", "yes", "same", "y", "t"})
 _FALSE = frozenset({"0", "false", "no", "different", "n", "f"})
+GROUP_COLUMN = "group"
+NO_GROUP = "(none)"  # the group of a pair whose group cell is empty
+DISTANCE_DIGITS = 4
 
 
 class PairsFormatError(ValueError):
@@ -38,6 +91,7 @@ class LabelledPair:
     b: str
     same: bool
     line: int
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,9 +116,19 @@ class Evaluation:
     best_threshold: float | None
     best_accuracy: float | None
     seconds: float
+    jitters: int = 0
+    faces: int = 0  # faces encoded over all images
+    target_fmr: float | None = None
 
     def _scored(self) -> list[PairOutcome]:
         return [outcome for outcome in self.outcomes if outcome.distance is not None]
+
+    def scored_pairs(self) -> list[ScoredPair]:
+        return [
+            ScoredPair(o.distance, o.pair.same, o.pair.group)
+            for o in self.outcomes
+            if o.distance is not None
+        ]
 
     @property
     def evaluated(self) -> int:
@@ -88,49 +152,106 @@ class Evaluation:
 
     @property
     def false_matches(self) -> int:
-        return sum(bool(o.match) and not o.pair.same for o in self._scored())
+        return self.at_threshold().false_match.errors
 
     @property
     def false_non_matches(self) -> int:
-        return sum((not o.match) and o.pair.same for o in self._scored())
+        return self.at_threshold().false_non_match.errors
 
     @property
     def accuracy(self) -> float | None:
         return self.correct / self.evaluated if self.evaluated else None
 
+    # One source for the rates: the operating point at the threshold (``rates_at``), which
+    # the JSON reports as ``at_threshold``.
     @property
     def false_match_rate(self) -> float | None:
-        return self.false_matches / self.different_pairs if self.different_pairs else None
+        return self.at_threshold().false_match.value
 
     @property
     def false_non_match_rate(self) -> float | None:
-        return self.false_non_matches / self.same_pairs if self.same_pairs else None
+        return self.at_threshold().false_non_match.value
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    @property
+    def grouped(self) -> bool:
+        return any(o.pair.group is not None for o in self.outcomes)
+
+    def at_threshold(self) -> OperatingPoint:
+        return rates_at(self.scored_pairs(), self.threshold)
+
+    def equal_error(self) -> EqualError | None:
+        return equal_error_rate(self.scored_pairs())
+
+    def curve(self) -> list[CurvePoint]:
+        return curve(self.scored_pairs())
+
+    def target(self) -> TargetFmr | None:
+        if self.target_fmr is None:
+            return None
+        return threshold_for_fmr(self.scored_pairs(), self.target_fmr)
+
+    def groups(self) -> dict[str, dict[str, Any]]:
+        """Per identity group, sorted by name: counts and the rates at the threshold."""
+        names = sorted({o.pair.group for o in self.outcomes if o.pair.group is not None})
+        report: dict[str, dict[str, Any]] = {}
+        for name in names:
+            outcomes = [o for o in self.outcomes if o.pair.group == name]
+            scored = [
+                ScoredPair(o.distance, o.pair.same, name)
+                for o in outcomes
+                if o.distance is not None
+            ]
+            point = rates_at(scored, self.threshold)
+            report[name] = {
+                "pairs": len(outcomes),
+                "evaluated": len(scored),
+                "errors": len(outcomes) - len(scored),
+                "same_pairs": point.false_non_match.trials,
+                "different_pairs": point.false_match.trials,
+                "accuracy": rounded(point.accuracy, RATE_DIGITS),
+                "false_match": point.false_match.to_dict(),
+                "false_non_match": point.false_non_match.to_dict(),
+            }
+        return report
+
+    def to_dict(self, *, timings: bool = False) -> dict[str, Any]:
+        """Every figure; durations only with ``timings`` (they differ from run to run)."""
+        eer = self.equal_error()
+        target = self.target()
+        report: dict[str, Any] = {
             "threshold": self.threshold,
             "pick": self.pick,
+            "jitters": self.jitters,
             "pairs": len(self.outcomes),
             "images": self.images,
+            "faces": self.faces,
             "evaluated": self.evaluated,
             "errors": self.errors,
             "same_pairs": self.same_pairs,
             "different_pairs": self.different_pairs,
-            "accuracy": self.accuracy,
-            "false_matches": self.false_matches,
-            "false_non_matches": self.false_non_matches,
-            "false_match_rate": self.false_match_rate,
-            "false_non_match_rate": self.false_non_match_rate,
+            "accuracy": rounded(self.accuracy, RATE_DIGITS),
+            "at_threshold": self.at_threshold().to_dict(),
+            "equal_error_rate": None if eer is None else eer.to_dict(),
+            "target_fmr": None if target is None else target.to_dict(),
+            "groups": self.groups() if self.grouped else None,
             "best_threshold": self.best_threshold,
-            "best_accuracy": self.best_accuracy,
-            "seconds": round(self.seconds, 2),
+            "best_accuracy": rounded(self.best_accuracy, RATE_DIGITS),
+            "curve": [
+                [
+                    rounded(p.threshold, DISTANCE_DIGITS + 2),
+                    rounded(p.fmr, RATE_DIGITS),
+                    rounded(p.fnmr, RATE_DIGITS),
+                ]
+                for p in self.curve()
+            ],
             "outcomes": [
                 {
                     "line": o.pair.line,
                     "a": o.pair.a,
                     "b": o.pair.b,
                     "same": o.pair.same,
-                    "distance": None if o.distance is None else round(o.distance, 4),
+                    "group": o.pair.group,
+                    "distance": rounded(o.distance, DISTANCE_DIGITS),
                     "match": o.match,
                     "correct": o.correct,
                     "error": o.error,
@@ -139,16 +260,38 @@ class Evaluation:
                 for o in self.outcomes
             ],
         }
+        if timings:
+            report["timings"] = self.timings()
+        return report
+
+    def timings(self) -> dict[str, float | None]:
+        def per(count: int) -> float | None:
+            return round(self.seconds * 1000 / count, 1) if count else None
+
+        return {
+            "seconds": round(self.seconds, 2),
+            "ms_per_image": per(self.images),
+            "ms_per_face": per(self.faces),
+            "ms_per_pair": per(len(self.outcomes)),
+        }
 
 
-def read_pairs(source: str | os.PathLike[str] | Iterable[str]) -> list[LabelledPair]:
+def read_pairs(
+    source: str | os.PathLike[str] | Iterable[str], *, group_column: str | None = None
+) -> list[LabelledPair]:
     """Parse a pairs file (path or lines). Blank lines and ``#`` comments are skipped; the
-    first row is taken as a header when its third column is not a 1/0 label."""
+    first row is taken as a header when its third column is not a 1/0 label.
+
+    A header column named ``group_column`` (default ``group``, any case) gives each pair its
+    identity group; an empty cell is the group ``(none)``. Asking for a ``group_column`` the
+    header does not have is an error; without one, pairs have no group."""
     if isinstance(source, str | os.PathLike):
         with open(source, encoding="utf-8-sig") as handle:
             lines = handle.read().splitlines()
     else:
         lines = list(source)
+    wanted = (group_column or GROUP_COLUMN).strip().lower()
+    group_index: int | None = None
     pairs: list[LabelledPair] = []
     seen_row = False
     for number, raw in enumerate(lines, start=1):
@@ -159,12 +302,29 @@ def read_pairs(source: str | os.PathLike[str] | Iterable[str]) -> list[LabelledP
         label = columns[2].strip().lower() if len(columns) >= 3 else ""
         first_row, seen_row = not seen_row, True
         if label in _TRUE or label in _FALSE:
+            if first_row and group_column is not None:
+                raise PairsFormatError(
+                    f"line {number}: no header row naming the group column {group_column!r}"
+                )
             if not columns[0].strip() or not columns[1].strip():
                 raise PairsFormatError(f"line {number}: an image path is empty")
+            group = None
+            if group_index is not None:
+                cell = columns[group_index].strip() if group_index < len(columns) else ""
+                group = cell or NO_GROUP
             pairs.append(
-                LabelledPair(columns[0].strip(), columns[1].strip(), label in _TRUE, number)
+                LabelledPair(columns[0].strip(), columns[1].strip(), label in _TRUE, number, group)
             )
-        elif not (first_row and len(columns) >= 3):
+        elif first_row and len(columns) >= 3:
+            names = [name.strip().lower() for name in columns]
+            if wanted in names[3:]:
+                group_index = names.index(wanted, 3)
+            elif group_column is not None:
+                raise PairsFormatError(
+                    f"line {number}: the header has no column {group_column!r} "
+                    f"(columns: {', '.join(c.strip() for c in columns)})"
+                )
+        else:
             raise PairsFormatError(
                 f"line {number}: expected img_a<TAB>img_b<TAB>1 or 0, got {line[:80]!r}"
             )
@@ -179,13 +339,19 @@ def evaluate(
     pick: Pick = "largest",
     engine: FaceEngine | None = None,
     progress: Callable[[int, int], None] | None = None,
+    target_fmr: float | None = None,
 ) -> Evaluation:
-    """Encode each distinct image once, then score every pair at ``threshold``."""
+    """Encode each distinct image once (in file order), then score every pair at
+    ``threshold``. The engine's ``num_jitters`` is the encoder's."""
     options = CompareOptions(threshold=threshold, pick=pick)
+    if target_fmr is not None and not 0 < target_fmr < 1:
+        raise ValueError("target_fmr must be between 0 and 1")
     engine = engine or FaceEngine()
+    names = list(dict.fromkeys(name for pair in pairs for name in (pair.a, pair.b)))
+    if names:
+        engine.load()  # the one-off model load is not part of the time per image
     started = time.perf_counter()
     base = Path(root)
-    names = list(dict.fromkeys(name for pair in pairs for name in (pair.a, pair.b)))
     analyses: dict[str, FaceAnalysis | str] = {}
     for done, name in enumerate(names, start=1):
         analyses[name] = _analyze(engine, base / name, name)
@@ -202,6 +368,9 @@ def evaluate(
         best_threshold=best[0] if best else None,
         best_accuracy=best[1] if best else None,
         seconds=time.perf_counter() - started,
+        jitters=engine.num_jitters,
+        faces=sum(len(a.faces) for a in analyses.values() if not isinstance(a, str)),
+        target_fmr=target_fmr,
     )
 
 
@@ -257,103 +426,3 @@ def best_threshold(scored: Sequence[tuple[float, bool]]) -> tuple[float, float] 
         if key[:2] > best[:2]:
             best = key
     return round(best[2], 4), best[0]
-
-
-def format_report(evaluation: Evaluation) -> str:
-    """A few lines for a terminal."""
-
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{value * 100:.1f}%"
-
-    lines = [
-        f"pairs: {len(evaluation.outcomes)} ({evaluation.same_pairs} same, "
-        f"{evaluation.different_pairs} different, {evaluation.errors} not scored), "
-        f"images encoded: {evaluation.images}, {evaluation.seconds:.1f} s",
-        f"threshold {evaluation.threshold}: accuracy {pct(evaluation.accuracy)}, "
-        f"false matches {evaluation.false_matches} ({pct(evaluation.false_match_rate)}), "
-        f"false non-matches {evaluation.false_non_matches} "
-        f"({pct(evaluation.false_non_match_rate)})",
-    ]
-    if evaluation.best_threshold is not None:
-        lines.append(
-            f"best threshold on this data: {evaluation.best_threshold} "
-            f"(accuracy {pct(evaluation.best_accuracy)})"
-        )
-    for outcome in evaluation.outcomes:
-        if outcome.error:
-            lines.append(f"  line {outcome.pair.line}: {outcome.error} in {outcome.error_image}")
-        elif not outcome.correct:
-            kind = "false match" if outcome.match else "false non-match"
-            lines.append(
-                f"  line {outcome.pair.line}: {kind} at distance {outcome.distance:.3f}: "
-                f"{outcome.pair.a} vs {outcome.pair.b}"
-            )
-    return "\n".join(lines)
-
-
-SAME_COLOR = (46, 160, 67)
-DIFFERENT_COLOR = (214, 57, 57)
-THRESHOLD_COLOR = (31, 95, 191)
-BEST_COLOR = (120, 120, 120)
-
-
-def render_distributions(
-    evaluation: Evaluation, *, width: int = 900, height: int = 420, bin_width: float = 0.025
-) -> bytes:
-    """PNG histogram of same-person (green) and different-person (red) distances, with the
-    threshold (blue) and the best threshold (dashed gray)."""
-    scored = [(o.distance, o.pair.same) for o in evaluation.outcomes if o.distance is not None]
-    top = max([1.2, evaluation.threshold * 1.5, *(d for d, _ in scored)])
-    bins = max(1, int(top / bin_width + 0.999))
-    counts = {same: [0] * bins for same in (True, False)}
-    for distance, same in scored:
-        counts[same][min(bins - 1, int(distance / bin_width))] += 1
-    tallest = max([1, *counts[True], *counts[False]])
-    left, right, upper, lower = 56, width - 16, 40, height - 44
-    image = Image.new("RGB", (width, height), "white")
-    layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-    bars = ImageDraw.Draw(layer)
-    font = ImageFont.load_default()
-
-    def x_of(distance: float) -> float:
-        return left + (right - left) * distance / (bins * bin_width)
-
-    def y_of(count: float) -> float:
-        return lower - (lower - upper) * count / tallest
-
-    for same, color in ((False, DIFFERENT_COLOR), (True, SAME_COLOR)):
-        for index, count in enumerate(counts[same]):
-            if count:
-                box = (x_of(index * bin_width), y_of(count), x_of((index + 1) * bin_width), lower)
-                bars.rectangle(box, fill=(*color, 150), outline=(*color, 255))
-    image.paste(layer, mask=layer)
-    draw = ImageDraw.Draw(image)
-    draw.line([(left, upper), (left, lower), (right, lower)], fill="black")
-    for tenth in range(int(bins * bin_width * 10) + 1):
-        x = x_of(tenth / 10)
-        draw.line([(x, lower), (x, lower + 4)], fill="black")
-        draw.text((x - 8, lower + 6), f"{tenth / 10:.1f}", fill="black", font=font)
-    for count in sorted({0, tallest // 2, tallest}):
-        draw.text((left - 30, y_of(count) - 6), str(count), fill="black", font=font)
-    draw.text((left, lower + 22), "distance between descriptors", fill="black", font=font)
-    x = x_of(evaluation.threshold)
-    draw.line([(x, upper - 6), (x, lower)], fill=THRESHOLD_COLOR, width=2)
-    if evaluation.best_threshold is not None:
-        xb = x_of(evaluation.best_threshold)
-        for y in range(upper, lower, 10):
-            draw.line([(xb, y), (xb, min(lower, y + 5))], fill=BEST_COLOR, width=2)
-    legend = [
-        (SAME_COLOR, f"same person ({evaluation.same_pairs})"),
-        (DIFFERENT_COLOR, f"different people ({evaluation.different_pairs})"),
-        (THRESHOLD_COLOR, f"threshold {evaluation.threshold}"),
-    ]
-    if evaluation.best_threshold is not None:
-        legend.append((BEST_COLOR, f"best on this data {evaluation.best_threshold}"))
-    cursor = left
-    for color, text in legend:
-        draw.rectangle((cursor, 12, cursor + 12, 24), fill=color)
-        draw.text((cursor + 18, 12), text, fill="black", font=font)
-        cursor += 30 + int(draw.textlength(text, font=font))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()

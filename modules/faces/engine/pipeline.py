@@ -38,7 +38,9 @@ from modules.faces.engine.options import CompareOptions, Pick
 from modules.faces.engine.quality import (
     DEFAULT_BLUR_THRESHOLD,
     DEFAULT_MIN_FACE_SIZE,
+    QualityFilter,
     comparison_warnings,
+    filter_faces,
 )
 from modules.faces.engine.results import Comparison, Face, FaceAnalysis, Timings
 
@@ -64,12 +66,17 @@ class FaceEngine:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         detector_pool_size: int | None = None,
+        num_jitters: int = 0,
     ) -> None:
         """``upsample=None`` escalates as ``detection_passes`` says; an int forces one pass at
         ``detect_max_side`` with that upsampling. ``detector_threshold`` is dlib's
-        adjust_threshold: lower finds more, less certain faces."""
+        adjust_threshold: lower finds more, less certain faces. ``num_jitters`` is dlib's: above
+        1, each descriptor averages that many randomly jittered copies of the face, and the
+        engine loads its own copy of the models (see ``_get_models``)."""
         if detect_max_side < MIN_DETECT_MAX_SIDE:
             raise ValueError(f"detect_max_side must be at least {MIN_DETECT_MAX_SIDE} pixels")
+        if num_jitters < 0:
+            raise ValueError("num_jitters must be 0 or more")
         self.models_dir = models_dir
         self.detect_max_side = detect_max_side
         self.min_face_size = min_face_size
@@ -79,6 +86,7 @@ class FaceEngine:
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.detector_pool_size = detector_pool_size or os.cpu_count() or 1
+        self.num_jitters = num_jitters
         self._models: DlibModels | None = None
 
     # -- models -------------------------------------------------------------------------------
@@ -100,7 +108,13 @@ class FaceEngine:
             except ModelsNotFoundError as exc:
                 logger.error("Face models missing: %s", exc)
                 raise
-            self._models = load_models(directory, self.detector_pool_size)
+            if self.num_jitters > 1:
+                # dlib draws the jitter from a random generator inside the loaded network: a
+                # copy of the models for this engine alone makes the same calls give the same
+                # descriptors, whatever the process computed before.
+                self._models = DlibModels(directory, self.detector_pool_size)
+            else:
+                self._models = load_models(directory, self.detector_pool_size)
         return self._models
 
     # -- one image ----------------------------------------------------------------------------
@@ -139,6 +153,7 @@ class FaceEngine:
             min_face_size=self.min_face_size,
             blur_threshold=self.blur_threshold,
             np=np,
+            num_jitters=self.num_jitters,
         )
         encoded = time.perf_counter()
         return FaceAnalysis(
@@ -175,19 +190,27 @@ class FaceEngine:
         *,
         threshold: float = DEFAULT_THRESHOLD,
         pick: Pick = "largest",
+        quality_filter: QualityFilter | str = QualityFilter.NONE,
     ) -> Comparison:
         """Same person or not. Raises ImageError subclasses tagged with which="a" or "b"."""
-        options = CompareOptions(threshold=threshold, pick=pick)
+        options = CompareOptions(
+            threshold=threshold,
+            pick=pick,
+            quality_filter=quality_filter,  # type: ignore[arg-type]
+        )
         a = self.analyze(image_a, which="a")
         b = self.analyze(image_b, which="b")
         return compare_analyses(a, b, options)
 
 
 def compare_analyses(a: FaceAnalysis, b: FaceAnalysis, options: CompareOptions) -> Comparison:
-    """Compare two analysed images (each face already encoded). Raises NoFaceError."""
+    """Compare two analysed images (each face already encoded), keeping only the faces that
+    pass ``options.quality_filter``. Raises NoFaceError, LowQualityError."""
     for analysis, which in ((a, "a"), (b, "b")):
         if not analysis.faces:
             raise NoFaceError(analysis.which or which)
+    a = filter_faces(a, options.quality_filter, which=a.which or "a")
+    b = filter_faces(b, options.quality_filter, which=b.which or "b")
     import numpy as np
 
     if options.pick == "best":
@@ -206,10 +229,11 @@ def compare_analyses(a: FaceAnalysis, b: FaceAnalysis, options: CompareOptions) 
         threshold=options.threshold,
         model=MODEL_NAME,
         pick=options.pick,
-        pair=(index_a, index_b),
+        pair=(a.faces[index_a].index, b.faces[index_b].index),
         image_a=a,
         image_b=b,
         warnings=(*comparison_warnings(a, "a", index_a), *comparison_warnings(b, "b", index_b)),
+        quality_filter=options.quality_filter.value,
         timings_ms=Timings(
             decode=a.timings_ms.decode + b.timings_ms.decode,
             detect=a.timings_ms.detect + b.timings_ms.detect,

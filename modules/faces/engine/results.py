@@ -43,10 +43,18 @@ class Box:
 
 @dataclass(frozen=True)
 class FaceQuality:
+    """What a face is like, independent of any filter level (see quality.QualityFilter)."""
+
     too_small: bool  # shorter box side below the engine's min_face_size
-    blur: float  # variance of the Laplacian on the aligned 150x150 chip; lower is blurrier
+    blur: float  # sharpness: Laplacian variance on the 150x150 chip; lower is blurrier
     blurry: bool  # blur below the engine's blur_threshold
     partly_outside: bool  # the detected box reached past the frame and was clipped
+    size: int = 0  # shorter side of the face box in original-image pixels
+    brightness: float = 0.0  # mean luminance (0-255) of the chip: reported, never filtered on
+    contrast: float = 0.0  # p95 - p5 of the chip's luminance: low when under-exposed or flat
+    overexposed: float = 0.0  # share (0-1) of the chip's pixels clipped white (luminance >= 250)
+    yaw: float = 0.0  # degrees, + when the nose points to the image's right (see pose.py)
+    roll: float = 0.0  # degrees, + when the eye line turns clockwise in the image
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +62,12 @@ class FaceQuality:
             "blur": round(self.blur, 1),
             "blurry": self.blurry,
             "partly_outside": self.partly_outside,
+            "size": self.size,
+            "brightness": round(self.brightness, 1),
+            "contrast": round(self.contrast, 1),
+            "overexposed": round(self.overexposed, 3),
+            "yaw": round(self.yaw, 1),
+            "roll": round(self.roll, 1),
         }
 
 
@@ -81,15 +95,33 @@ class Face:
 
 @dataclass(frozen=True)
 class FaceWarning:
-    code: str  # several_faces | face_too_small | face_blurry | face_partly_outside
+    code: str  # several_faces | face_too_small | face_blurry | face_partly_outside | face_filtered
     which: str | None  # "a" or "b" in a comparison; None for the one photo of enroll or search
     message: str
     face: int | None = None
+    check: str | None = None  # face_filtered only: the quality check the face failed
 
     def to_dict(self) -> dict[str, Any]:
-        if self.which is None:
-            return {"code": self.code, "face": self.face, "message": self.message}
-        return {"code": self.code, "which": self.which, "face": self.face, "message": self.message}
+        data: dict[str, Any] = {"code": self.code}
+        if self.which is not None:
+            data["which"] = self.which
+        data.update(face=self.face, message=self.message)
+        if self.check is not None:
+            data["check"] = self.check
+        return data
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A face the quality filter left out, with the first check it failed."""
+
+    face: Face
+    check: str  # size | exposure | sharpness | yaw | roll
+    problem: str  # short words for an overlay: "Too blurry", "Face too small"...
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.face.to_dict(), "failed_check": self.check, "problem": self.problem}
 
 
 @dataclass(frozen=True)
@@ -121,6 +153,8 @@ class FaceAnalysis:
     upsample: int  # dlib upsampling of that copy
     faces: tuple[Face, ...]
     timings_ms: Timings
+    # Faces the quality filter left out (quality.filter_faces); ``faces`` keeps their indices.
+    rejected: tuple[Rejection, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,11 +174,12 @@ class Comparison:
     threshold: float
     model: str
     pick: str
-    pair: tuple[int, int]  # indexes of the compared faces in faces_a and faces_b
+    pair: tuple[int, int]  # Face.index of the compared faces (kept when faces were filtered)
     image_a: FaceAnalysis
     image_b: FaceAnalysis
     warnings: tuple[FaceWarning, ...]
     timings_ms: Timings
+    quality_filter: str = "NONE"
 
     @property
     def faces_a(self) -> tuple[Face, ...]:
@@ -163,9 +198,12 @@ class Comparison:
             "threshold": self.threshold,
             "model": self.model,
             "pick": self.pick,
+            "quality_filter": self.quality_filter,
             "pair": {"a": self.pair[0], "b": self.pair[1]},
             "faces_a": image_a.pop("faces"),
             "faces_b": image_b.pop("faces"),
+            "filtered_faces_a": [rejection.to_dict() for rejection in self.image_a.rejected],
+            "filtered_faces_b": [rejection.to_dict() for rejection in self.image_b.rejected],
             "image_a": image_a,
             "image_b": image_b,
             "warnings": [warning.to_dict() for warning in self.warnings],

@@ -54,3 +54,16 @@ def media_root(settings, tmp_path: Path) -> Path:
     root.mkdir()
     settings.MEDIA_ROOT = root
     return root
+
+
+@pytest.fixture(autouse=True)
+def fresh_gallery_process():
+    """Each test starts as a new process: no matrix, no master key cached by an earlier test
+    (whose database rolled back to a state the cache could mistake for its own)."""
+    from modules.faces.gallery import cache, keys
+
+    cache.forget()
+    keys.forget()
+    yield
+    cache.forget()
+    keys.forget()

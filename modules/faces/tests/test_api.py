@@ -218,7 +218,7 @@ def test_the_log_filters_by_verdict(operator_api, small_photo):
 def test_the_module_root_lists_its_endpoints(viewer_api):
     endpoints = viewer_api.get("/api/faces/").json()["endpoints"]
 
-    assert set(endpoints) == {"compare", "comparisons", "references", "search"}
+    assert set(endpoints) == {"compare", "comparisons", "subjects", "references", "search"}
     assert endpoints["compare"].endswith("/api/faces/compare/")
 
 

@@ -104,8 +104,8 @@ def test_faces_evaluate_classifies_every_labelled_pair_at_the_default_threshold(
     wrong = [o for o in report["outcomes"] if not o["correct"]]
     assert wrong == []
     assert report["accuracy"] == 1.0
-    assert report["false_match_rate"] == 0.0
-    assert report["false_non_match_rate"] == 0.0
+    assert report["at_threshold"]["false_match"]["rate"] == 0.0
+    assert report["at_threshold"]["false_non_match"]["rate"] == 0.0
     assert report["best_accuracy"] == 1.0
     with Image.open(plot) as image:
         assert image.format == "PNG"

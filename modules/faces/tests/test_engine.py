@@ -174,6 +174,10 @@ def test_finds_the_closest_pair_with_pick_best(engine: FaceEngine, photo: Photo)
     assert [w.code for w in result.warnings] == ["several_faces"]
     assert result.warnings[0].which == "a"
     assert result.warnings[0].face == result.pair[0]
+    # Texts number faces from 1, as the labels A1, A2... do; the data keeps the index.
+    assert result.warnings[0].message == (
+        f"image A shows 3 faces; face {result.pair[0] + 1} was compared."
+    )
 
 
 def test_compares_the_largest_faces_with_pick_largest(engine: FaceEngine, photo: Photo):

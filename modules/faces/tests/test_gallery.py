@@ -1,11 +1,12 @@
-"""The reference gallery (1:N): enroll, search the k closest, delete with the descriptor."""
+"""The reference gallery (1:N): enroll with consent, search the k closest, delete with the
+descriptor."""
 
 from __future__ import annotations
 
 import pytest
 
-from modules.faces.engine.distance import descriptor_from_bytes
-from modules.faces.models import Reference
+from modules.faces.gallery import crypto, keys
+from modules.faces.models import Reference, SubjectKey
 from modules.faces.tests.uploads import (
     BIDEN,
     DOGS,
@@ -21,8 +22,9 @@ REFERENCES = "/api/faces/references/"
 SEARCH = "/api/faces/search/"
 
 
-def enroll(client, name: str, data: bytes):
-    return client.post(REFERENCES, {"name": name, "image": upload(data)}, format="multipart")
+def enroll(client, name: str, data: bytes, **extra):
+    fields = {"name": name, "image": upload(data), "legal_basis": "legal_claims", **extra}
+    return client.post(REFERENCES, fields, format="multipart")
 
 
 @pytest.fixture
@@ -46,8 +48,15 @@ def test_enrolls_a_reference_keeping_only_its_descriptor(operator_api, operator,
     assert body["face"]["box"]["width"] > 50
     assert "descriptor" not in body
     reference = Reference.objects.get(pk=body["id"])
-    assert len(bytes(reference.descriptor)) == 1024
-    assert descriptor_from_bytes(bytes(reference.descriptor)).shape == (128,)
+    sealed = bytes(reference.descriptor)
+    assert len(sealed) == 1 + 12 + 1024 + 16  # format, nonce, 128 float64, tag
+    key = crypto.unwrap_key(
+        keys.master_key(),
+        bytes(SubjectKey.objects.get(pk=reference.subject_id).wrapped),
+        reference.subject_id,
+    )
+    aad = crypto.reference_aad(str(reference.uid), reference.subject_id)
+    assert len(crypto.open_sealed(key, sealed, aad)) == 1024
     assert not reference.thumbnail
 
 
@@ -81,7 +90,7 @@ def test_searches_for_the_largest_face_of_a_group_photo(operator_api, gallery, s
 
 def test_deleting_a_reference_deletes_its_descriptor(operator_api, gallery, small_photo):
     obama = gallery["Barack Obama"]
-    descriptor = bytes(Reference.objects.get(pk=obama).descriptor)
+    descriptor = bytes(Reference.objects.get(pk=obama).descriptor)  # sealed: unique per row
 
     response = operator_api.delete(f"{REFERENCES}{obama}/")
     search = operator_api.post(
@@ -98,7 +107,7 @@ def test_deleting_a_reference_deletes_its_descriptor(operator_api, gallery, smal
 def test_keeps_a_thumbnail_only_when_enabled_and_deletes_it_with_the_reference(
     operator_api, viewer_api, small_photo, media_root, settings, django_capture_on_commit_callbacks
 ):
-    settings.FACES_STORE_THUMBNAILS = True
+    settings.FACES_STORE_IMAGES = True
 
     body = enroll(operator_api, "Barack Obama", small_photo(OBAMA)).json()
     thumbnail = viewer_api.get(f"{REFERENCES}{body['id']}/thumbnail/")
@@ -116,7 +125,9 @@ def test_refuses_a_reference_photo_with_several_faces_or_none(operator_api, smal
     several = enroll(operator_api, "Group", small_photo(OBAMA_AND_BIDEN, 1400))
     none = enroll(operator_api, "Dogs", small_photo(DOGS))
     nameless = operator_api.post(
-        REFERENCES, {"name": "", "image": upload(small_photo(OBAMA))}, format="multipart"
+        REFERENCES,
+        {"name": "", "image": upload(small_photo(OBAMA)), "legal_basis": "legal_claims"},
+        format="multipart",
     )
 
     assert several.status_code == 422

@@ -1,4 +1,4 @@
-"""The operator UI: compare with boxes drawn, the gallery, the log, the dashboard card."""
+"""The operator UI: compare with boxes drawn, the log, the dashboard card."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from modules.faces.models import Comparison, Reference
+from modules.faces.gallery.synthetic import synthetic_enroll
+from modules.faces.models import Comparison
 from modules.faces.tests.fixtures import REPO_ROOT
 from modules.faces.tests.uploads import BIDEN, DOGS, OBAMA, OBAMA_2, OBAMA_AND_BIDEN, upload
 
@@ -94,52 +95,14 @@ def test_viewers_see_the_log_but_not_the_form(viewer_client, operator_api, small
     assert Comparison.objects.count() == 1
 
 
-def test_the_gallery_page_enrolls_searches_and_deletes(operator_client, small_photo):
-    enrolled = operator_client.post(
-        "/faces/references/enroll/", {"name": "Barack Obama", "image": upload(small_photo(OBAMA))}
-    )
-    operator_client.post(
-        "/faces/references/enroll/", {"name": "Joe Biden", "image": upload(small_photo(BIDEN))}
-    )
-    found = operator_client.post(
-        "/faces/references/search/", {"image": upload(small_photo(OBAMA_2)), "k": "1"}
-    ).content.decode()
-    obama = Reference.objects.get(name="Barack Obama")
-    deleted = operator_client.post(f"/faces/references/{obama.pk}/delete/", follow=True)
-
-    assert enrolled.status_code == 302
-    assert re.search(rf'<ol class="hits">\s*<li data-reference="{obama.pk}">', found)
-    assert found.count("<li data-reference=") == 1
-    assert "Deleted Barack Obama" in deleted.content.decode()
-    assert list(Reference.objects.values_list("name", flat=True)) == ["Joe Biden"]
-
-
-def test_the_gallery_page_explains_a_refused_photo(operator_client, small_photo):
-    response = operator_client.post(
-        "/faces/references/enroll/", {"name": "Dogs", "image": upload(small_photo(DOGS))}
-    )
-
-    assert response.status_code == 422
-    assert 'data-error-code="no_face"' in response.content.decode()
-
-
-def test_viewers_see_the_gallery_without_forms(viewer_client):
-    Reference.objects.create(name="Someone", descriptor=bytes(1024))
-
-    html = viewer_client.get("/faces/references/").content.decode()
-    denied = viewer_client.post("/faces/references/enroll/", {"name": "x"})
-
-    assert "Someone" in html
-    assert "Enroll a reference" not in html
-    assert "Delete" not in html
-    assert denied.status_code == 403
+# The gallery pages: test_gallery_views.py.
 
 
 def test_the_dashboard_card_counts_todays_comparisons(operator_client, small_photo):
     post_compare(operator_client, small_photo(OBAMA), small_photo(OBAMA_2))
     post_compare(operator_client, small_photo(OBAMA), small_photo(BIDEN))
     post_compare(operator_client, small_photo(OBAMA), small_photo(DOGS))
-    Reference.objects.create(name="Someone", descriptor=bytes(1024))
+    synthetic_enroll(count=1)
 
     html = operator_client.get("/dashboard/cards/faces/").content.decode()
 

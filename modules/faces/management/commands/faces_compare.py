@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from modules.faces import services
-from modules.faces.engine import PICKS
+from modules.faces.engine import PICKS, QUALITY_FILTERS
 from modules.faces.models import Comparison
 from portal.errors import PortalError
 
@@ -30,6 +30,14 @@ class Command(BaseCommand):
             "--threshold", type=float, default=None, help="default: FACES_THRESHOLD (0.6)"
         )
         parser.add_argument("--pick", choices=PICKS, default="largest")
+        parser.add_argument(
+            "--quality-filter",
+            type=str.upper,
+            choices=QUALITY_FILTERS,
+            default="NONE",
+            help="leave out faces below this quality (AUTO = MEDIUM); exit 2 with low_quality "
+            "when no face of a photo passes",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Django turns CommandError into exit status 1, which here means "no match": errors
@@ -41,6 +49,7 @@ class Command(BaseCommand):
                     image_b=file_b,
                     threshold=options["threshold"],
                     pick=options["pick"],
+                    quality_filter=options["quality_filter"],
                     source=Comparison.Source.CLI,
                 )
         except PortalError as exc:
