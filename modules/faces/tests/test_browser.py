@@ -35,8 +35,9 @@ def test_uploads_two_photos_and_shows_the_verdict_with_boxes(
         page.goto("/faces/")
         page.set_input_files("#id_image_a", str(faces_dir / OBAMA_AND_BIDEN))
         page.set_input_files("#id_image_b", str(faces_dir / BIDEN))
-        # faces.js previews the chosen files before anything is sent.
-        assert page.locator("[data-dropzone].filled").count() == 2
+        # faces.js previews the chosen files, once it has read their first bytes, before
+        # anything is sent.
+        page.wait_for_function("document.querySelectorAll('[data-dropzone].filled').length == 2")
         page.select_option("#id_pick", "best")
         page.click("[data-compare-button]")
         page.wait_for_selector("#compare-result", timeout=30_000)
