@@ -11,7 +11,7 @@ import json
 import os
 import re
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -166,9 +166,11 @@ def envcache(name: str, default: str) -> dict:
         table = (parts.netloc + parts.path).strip("/") or "portal_cache"
         return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": table}
     if parts.scheme in ("redis", "rediss", "unix"):
+        # `prefix` is ours; every other query parameter is redis-py's, passed through.
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "prefix"])
         return {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
+            "LOCATION": urlunsplit(parts._replace(query=query)),
             "KEY_PREFIX": options.get("prefix", "portal"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
@@ -539,6 +541,17 @@ SOS_EMAIL_FROM = envstr("SOS_EMAIL_FROM", DEFAULT_FROM_EMAIL)
 SOS_SES_CONFIGURATION_SET = envstr("SOS_SES_CONFIGURATION_SET")
 SOS_SMS_SENDER_ID = envstr("SOS_SMS_SENDER_ID")
 SOS_SMS_MAX_SEGMENTS = envint("SOS_SMS_MAX_SEGMENTS", 3, minimum=1, maximum=10)
+# The rate governor (modules/sos/outbox/governor.py): messages per second per sender (From
+# address, SMS sender id, webhook/Apprise host); SMS in segments; 0 = unlimited. Per process
+# unless CACHE_URL is Redis: with locmem, set rate / worker processes. SES's default sending
+# rate is 14/s; an SMS long code sends 1 part/s, a short code 100.
+SOS_RATE_EMAIL = envfloat("SOS_RATE_EMAIL", 14.0)
+SOS_RATE_SMS = envfloat("SOS_RATE_SMS", 1.0)
+SOS_RATE_WEBHOOK = envfloat("SOS_RATE_WEBHOOK", 0.0)
+SOS_RATE_APPRISE = envfloat("SOS_RATE_APPRISE", 0.0)
+for _name in ("SOS_RATE_EMAIL", "SOS_RATE_SMS", "SOS_RATE_WEBHOOK", "SOS_RATE_APPRISE"):
+    if not 0 <= globals()[_name] <= 100_000:  # also NaN and inf
+        raise ImproperlyConfigured(f"{_name} must be 0 (unlimited) to 100000 per second")
 SOS_AWS_REGION = envstr(
     "SOS_AWS_REGION", envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1"))
 )
@@ -546,6 +559,35 @@ SOS_ACK_MAX_AGE_DAYS = envint("SOS_ACK_MAX_AGE_DAYS", 7, minimum=1)
 SOS_REMINDER_INTERVAL_MIN = envint("SOS_REMINDER_INTERVAL_MIN", 10, minimum=1)
 SOS_REMINDER_MAX = envint("SOS_REMINDER_MAX", 3, minimum=0, maximum=50)
 SOS_DEDUP_WINDOW_MIN = envint("SOS_DEDUP_WINDOW_MIN", 60, minimum=0)
+# Events API v2 intake (modules/sos/api_integrations.py): events accepted per routing key, as
+# DRF rates ("120/min", PagerDuty's documented limit per integration key).
+SOS_EVENTS_RATE = envstr("SOS_EVENTS_RATE", "120/min")
+if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", SOS_EVENTS_RATE):
+    raise ImproperlyConfigured(f"SOS_EVENTS_RATE must look like 120/min, got {SOS_EVENTS_RATE!r}")
+# Two-way replies (modules/sos/inbound/): the SNS topics whose messages are applied (inbound
+# SMS, SES inbound email), the hosts a SigningCertURL or SubscribeURL may name, Twilio's auth
+# token, and the domain of per-delivery Reply-To addresses (empty: no Reply-To).
+SOS_SNS_TOPIC_ARNS = envlist("SOS_SNS_TOPIC_ARNS")
+for _arn in SOS_SNS_TOPIC_ARNS:
+    if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}", _arn):
+        raise ImproperlyConfigured(f"SOS_SNS_TOPIC_ARNS must list SNS topic ARNs, got {_arn!r}")
+SOS_SNS_CERT_HOST_PATTERN = envstr(
+    "SOS_SNS_CERT_HOST_PATTERN", r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
+)
+try:
+    re.compile(SOS_SNS_CERT_HOST_PATTERN)
+except re.error as _e:
+    raise ImproperlyConfigured(
+        f"SOS_SNS_CERT_HOST_PATTERN is not a regular expression: {_e}"
+    ) from None
+SOS_TWILIO_AUTH_TOKEN = envstr("SOS_TWILIO_AUTH_TOKEN")
+SOS_REPLY_TO_DOMAIN = envstr("SOS_REPLY_TO_DOMAIN").lower()
+if SOS_REPLY_TO_DOMAIN and not re.fullmatch(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", SOS_REPLY_TO_DOMAIN
+):
+    raise ImproperlyConfigured(
+        f"SOS_REPLY_TO_DOMAIN must be a domain name, got {SOS_REPLY_TO_DOMAIN!r}"
+    )
 # The schema names SOS choice sets itself: field names such as "kind" or "state" recur in
 # other modules with other choices.
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
@@ -556,6 +598,8 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "SosDeliveryStateEnum": "modules.sos.models.Delivery.State",
         "SosAnswerEnum": "modules.sos.models.Delivery.Answer",
         "SosEventKindEnum": "modules.sos.models.AlertEvent.Kind",
+        "SosRollCallStatusEnum": "modules.sos.answers.Status",
+        "SosAckKindEnum": "modules.sos.answers.AckKind",
     }
 )
 # --- end SOS_Broadcast ------------------------------------------------------------------------
@@ -620,12 +664,78 @@ NETPROBE_SCHEDULER = envchoice(
     ("thread", "off"),
 )
 NETPROBE_SCHEDULER_TICK_S = envfloat("NETPROBE_SCHEDULER_TICK_S", 10.0, minimum=0.05)
+# Probing from many places (modules/netprobe/vantages). `hub` (the default) is the portal; a
+# `vantage` serves only the signed vantage endpoint and /healthz, with no database: it verifies
+# each request with NETPROBE_VANTAGE_SECRET (comma-separated: the current key and, during a
+# rotation, the previous one; each at least 32 bytes).
+NETPROBE_ROLE = envchoice("NETPROBE_ROLE", "hub", ("hub", "vantage"))
+NETPROBE_VANTAGE_SECRETS = envlist("NETPROBE_VANTAGE_SECRET")
+NETPROBE_VANTAGE_REGION = envstr("NETPROBE_VANTAGE_REGION", envstr("AWS_REGION"))
+# The hub waits for a vantage the probe's own longest duration plus this margin (the round trip,
+# the vantage's start-up); past it the location is `vantage_unavailable`, "timed out".
+NETPROBE_VANTAGE_MARGIN_S = envfloat("NETPROBE_VANTAGE_MARGIN_S", 3.0, minimum=0.1)
+# Where a vantage remembers the requests it has seen (replays): `cache` (CACHE_URL, which must
+# then be a shared redis://) or `process` (a locmem:// cache in this one process accepted).
+NETPROBE_VANTAGE_REPLAY_STORE = envchoice(
+    "NETPROBE_VANTAGE_REPLAY_STORE", "cache", ("cache", "process")
+)
+if NETPROBE_ROLE == "vantage":
+    if not NETPROBE_VANTAGE_SECRETS:
+        raise ImproperlyConfigured("NETPROBE_VANTAGE_SECRET must be set when NETPROBE_ROLE=vantage")
+    if len(NETPROBE_VANTAGE_SECRETS) > 2:
+        raise ImproperlyConfigured(
+            "NETPROBE_VANTAGE_SECRET holds at most two secrets (current,previous)"
+        )
+    from modules.netprobe.vantages.signing import MIN_SECRET_BYTES
+
+    for _secret in NETPROBE_VANTAGE_SECRETS:
+        if len(_secret.encode()) < MIN_SECRET_BYTES:
+            raise ImproperlyConfigured(
+                f"NETPROBE_VANTAGE_SECRET must be at least {MIN_SECRET_BYTES} bytes "
+                "(each, when two are given)"
+            )
+    if CACHES["default"]["BACKEND"].endswith("DatabaseCache"):
+        raise ImproperlyConfigured(
+            "CACHE_URL must be locmem:// or redis:// when NETPROBE_ROLE=vantage (no database)"
+        )
+    # A locmem cache remembers replays for one process only: refused unless the operator
+    # declares that is what they want (one process; or Lambda, each warm instance its own
+    # window, documented in ops/README.md "Vantages").
+    if (
+        CACHES["default"]["BACKEND"].endswith("LocMemCache")
+        and NETPROBE_VANTAGE_REPLAY_STORE != "process"
+    ):
+        raise ImproperlyConfigured(
+            "NETPROBE_ROLE=vantage with CACHE_URL=locmem:// remembers replays per process: set "
+            "CACHE_URL=redis://... (shared by every worker and instance) or declare one process "
+            "with NETPROBE_VANTAGE_REPLAY_STORE=process"
+        )
+    # Stateless: nothing is stored, so no database is needed or reached (an in-memory one keeps
+    # the ORM importable). Replays are remembered in the cache: per process with locmem://, for
+    # every process and instance of the vantage with a shared redis:// (modules/netprobe/vantages).
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        # Culling at the default 300 entries would forget requests still inside the window.
+        CACHES["default"]["OPTIONS"] = {"MAX_ENTRIES": 100_000}
+    ROOT_URLCONF = "modules.netprobe.vantages.urls"
+    PORTAL_MODULES = ["netprobe"]
+    NETPROBE_SCHEDULER = "off"
+    SOS_WAKE = "none"
+    MIDDLEWARE = [
+        "portal.logs.RequestLogMiddleware",
+        "portal.limits.RequestSizeLimitMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.common.CommonMiddleware",
+    ]
+    # No sessions, login or admin are served: the admin's middleware checks do not apply.
+    SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "NetprobeKindEnum": "modules.netprobe.models.Kind",
         "NetprobeStatusEnum": "modules.netprobe.models.Status",
         "NetprobeMonitorStateEnum": "modules.netprobe.models.Monitor.State",
         "NetprobeIncidentStatusEnum": "modules.netprobe.status_models.IncidentStatus",
+        "NetprobeLocationStatusEnum": "modules.netprobe.vantages.fanout.LOCATION_STATUSES",
     }
 )
 # A blackbox_exporter modules file (YAML, or JSON when it ends in .json) for /probe, on top of

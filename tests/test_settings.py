@@ -77,6 +77,12 @@ def test_reads_database_and_cache_urls(monkeypatch):
     )
     monkeypatch.setenv("CACHE_URL", "redis://127.0.0.1:6379/2")
     assert s.envcache("CACHE_URL", "locmem://")["BACKEND"].endswith("RedisCache")
+    monkeypatch.setenv("CACHE_URL", "redis://127.0.0.1:6379/2?prefix=eu&health_check_interval=5")
+    redis = s.envcache("CACHE_URL", "locmem://")
+    assert (redis["LOCATION"], redis["KEY_PREFIX"]) == (
+        "redis://127.0.0.1:6379/2?health_check_interval=5",
+        "eu",
+    )
     monkeypatch.setenv("CACHE_URL", "db://portal_cache")
     assert s.envcache("CACHE_URL", "locmem://")["LOCATION"] == "portal_cache"
     monkeypatch.delenv("CACHE_URL")

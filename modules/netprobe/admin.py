@@ -93,4 +93,5 @@ class MonitorAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
 
-from modules.netprobe import status_admin  # noqa: E402, F401  (status pages, maintenance)
+# Status pages and maintenance windows; vantages.
+from modules.netprobe import status_admin, vantage_admin  # noqa: E402, F401

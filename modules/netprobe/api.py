@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
     inline_serializer,
@@ -42,11 +43,35 @@ from modules.netprobe.serializers import (
     ProbeResultSerializer,
     TransitionSerializer,
 )
+from modules.netprobe.vantages.serializers import (
+    BatchMeasurementsSerializer,
+    MeasurementSerializer,
+)
 from portal.schema import error_response
 
 BAD_REQUEST = error_response(
     "validation_error (details.fields names each bad field) or target_forbidden "
     "(the egress policy refuses the target; no packet was sent)",
+)
+# `locations` left out or ["local"]: the answer is as it always was; otherwise a measurement.
+PROBE_ANSWER = PolymorphicProxySerializer(
+    component_name="ProbeAnswer",
+    serializers=[ProbeResultSerializer, MeasurementSerializer],
+    resource_type_field_name=None,
+)
+BATCH_ANSWER = PolymorphicProxySerializer(
+    component_name="BatchAnswer",
+    serializers=[BatchResultSerializer, BatchMeasurementsSerializer],
+    resource_type_field_name=None,
+)
+LOCATIONS_DESCRIPTION = (
+    ' With `locations` naming vantages (or several locations, or ["all"]) the probe runs at '
+    'each at once and the answer is a measurement: {"measurement": <uuid>, "results": '
+    '[{"location", "status", "result", "reason", "latency_ms"}]}, `status` '
+    "`ok` (`result` has the shape of a single probe's answer) or `vantage_unavailable` (the "
+    "vantage is down, slow past the deadline or refused the signature: `result` is null, "
+    "`reason` says why; the other locations still answer). An unknown or disabled location: "
+    "400 `validation_error` naming it in details.fields.locations."
 )
 
 
@@ -61,6 +86,7 @@ class RootView(APIView):
             "probes": "netprobe_api:probe-list",
             "batches": "netprobe_api:batch",
             "monitors": "netprobe_api:monitor-list",
+            "vantages": "netprobe_api:vantage-list",
             "status-pages": "netprobe_api:status-page-list",
             "incidents": "netprobe_api:incident-list",
             "maintenance": "netprobe_api:maintenance-list",
@@ -110,15 +136,20 @@ class ProbeViewSet(
             "Runs the probe now and answers 201 with its result (status ok, failed or timeout; "
             "error.code says where it failed). Invalid input: 400 `validation_error` with field "
             "details. A refused target: 400 `target_forbidden`; nothing is sent or stored."
+            + LOCATIONS_DESCRIPTION
         ),
         request=ProbeRequestSerializer,
-        responses={201: ProbeResultSerializer, 400: BAD_REQUEST},
+        responses={201: PROBE_ANSWER, 400: BAD_REQUEST},
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         form = ProbeRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        row = services.probe_run(spec=form.validated_data["spec"], user=request.user)
-        return Response(ProbeResultSerializer(row).data, status=status.HTTP_201_CREATED)
+        spec, locations = form.validated_data["spec"], form.validated_data["locations"]
+        if not form.validated_data["multi"]:  # the answer's shape follows the request
+            row = services.probe_run(spec=spec, user=request.user)
+            return Response(ProbeResultSerializer(row).data, status=status.HTTP_201_CREATED)
+        measurement = services.probe_run(spec=spec, user=request.user, locations=locations)
+        return Response(MeasurementSerializer(measurement).data, status=status.HTTP_201_CREATED)
 
 
 class BatchView(APIView):
@@ -132,15 +163,27 @@ class BatchView(APIView):
             "anything runs: 400 `validation_error` with `details.fields.items.<index>`. A target "
             "the egress policy refuses does not: that item's result has status `failed` and "
             "error code `forbidden` (no packet was sent), and the other items run."
+            " With `locations`, every item runs at every location at once and `results` holds "
+            "one measurement per item (items x locations at most NETPROBE_BATCH_MAX)."
+            + LOCATIONS_DESCRIPTION
         ),
         request=BatchRequestSerializer,
-        responses={201: BatchResultSerializer, 400: BAD_REQUEST},
+        responses={201: BATCH_ANSWER, 400: BAD_REQUEST},
     )
     def post(self, request: Request) -> Response:
         form = BatchRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        specs, locations = form.validated_data["specs"], form.validated_data["locations"]
         t0 = time.perf_counter()
-        rows = services.probe_batch(items=form.validated_data["specs"], user=request.user)
+        if form.validated_data["multi"]:  # the answer's shape follows the request
+            found = services.probe_batch(items=specs, user=request.user, locations=locations)
+            answer = {
+                "count": len(found),
+                "duration_ms": round((time.perf_counter() - t0) * 1000, 3),
+                "results": MeasurementSerializer(found, many=True).data,
+            }
+            return Response(answer, status=status.HTTP_201_CREATED)
+        rows = services.probe_batch(items=specs, user=request.user)
         body = {
             "count": len(rows),
             "duration_ms": round((time.perf_counter() - t0) * 1000, 3),
@@ -165,7 +208,7 @@ class MonitorViewSet(viewsets.ModelViewSet):
     serializer_class = MonitorSerializer
 
     def get_queryset(self) -> QuerySet[Monitor]:
-        queryset = Monitor.objects.select_related("last_result")
+        queryset = Monitor.objects.select_related("last_result").prefetch_related("location_states")
         if self.action != "list":
             return queryset
         form = MonitorFilterSerializer(data=self.request.query_params)

@@ -202,13 +202,36 @@ class MonitorForm(forms.Form):
         max_value=3650,
         help_text="TLS and HTTPS: warn this many days before any certificate expires (0: never).",
     )
+    locations = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Locations",
+        help_text='Comma-separated: "local" (this hub), vantage names, or "all". Empty: this hub.',
+    )
+    quorum = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Quorum",
+        help_text="Failing locations in one round before it is down (empty: a majority).",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if isinstance(self.initial.get("locations"), list | tuple):
+            self.initial["locations"] = ", ".join(self.initial["locations"])
         minimum = settings.NETPROBE_MONITOR_MIN_INTERVAL_S
         self.fields["interval_s"].min_value = minimum
         self.fields["interval_s"].validators.append(MinValueValidator(minimum))
         self.fields["interval_s"].widget.attrs["min"] = minimum
+
+    def clean_locations(self) -> list[str]:
+        """A list of names; the services check them (an unknown one is an error naming it)."""
+        from modules.netprobe.vantages.locations import LocationsInvalid, parse_list
+
+        try:
+            return parse_list(self.cleaned_data["locations"])
+        except LocationsInvalid as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 # --- the admin's monitor form ---------------------------------------------------------------
@@ -224,12 +247,18 @@ ADMIN_MONITOR_FIELDS = (
     "sos_group",
     "enabled",
     "cert_expiry_days",
+    "locations",
+    "quorum",
 )
 
 
 class MonitorAdminFormBase(forms.ModelForm):
     """One field per option of every kind (named "<kind>-<option>", as in the UI form); only the
     chosen kind's are read, by `options_from_post`, and checked by the services' own rules."""
+
+    # As the UI form has them: comma-separated names, not the JSON the model field would show.
+    locations = MonitorForm.base_fields["locations"]
+    quorum = MonitorForm.base_fields["quorum"]
 
     class Meta:
         model = Monitor
@@ -238,6 +267,8 @@ class MonitorAdminFormBase(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["cert_expiry_days"].required = False  # empty: the default, 14
+        if isinstance(self.initial.get("locations"), list | tuple):
+            self.initial["locations"] = ", ".join(self.initial["locations"])
         if self.instance.pk and not self.is_bound:
             kind, options = self.instance.kind, self.instance.options or {}
             for field in kind_fields(kind) if kind in Kind.values else ():
@@ -267,6 +298,8 @@ class MonitorAdminFormBase(forms.ModelForm):
             self.add_error("target", f"Refused by the egress policy: {exc.message}")
         cleaned["options"] = fields["options"]
         return cleaned
+
+    clean_locations = MonitorForm.clean_locations
 
 
 def _admin_field(field: OptionField) -> forms.Field:

@@ -18,6 +18,9 @@ class Kind(models.TextChoices):
     TRACEROUTE = "traceroute", "Traceroute"
 
 
+LOCAL = "local"  # the hub itself, the default location of every probe
+
+
 class Status(models.TextChoices):
     OK = "ok", "OK"
     FAILED = "failed", "Failed"
@@ -49,6 +52,10 @@ class ProbeResult(models.Model):
         on_delete=models.SET_NULL,
         related_name="results",
     )
+    # Where the probe ran: "local" (this hub) or a Vantage's name. A measurement from several
+    # locations is one row per location sharing a `measurement` id.
+    location = models.CharField(max_length=64, default=LOCAL)
+    measurement = models.UUIDField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -58,6 +65,9 @@ class ProbeResult(models.Model):
             models.Index(fields=["status", "-started_at"], name="netprobe_result_status"),
             models.Index(fields=["target", "-started_at"], name="netprobe_result_target"),
             models.Index(fields=["monitor", "-started_at"], name="netprobe_result_monitor"),
+            models.Index(
+                fields=["monitor", "location", "-started_at"], name="netprobe_result_mon_loc"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -122,6 +132,14 @@ class Monitor(models.Model):
     )
     # The earliest expiry already warned about: one alert per crossing; a renewal re-arms it.
     cert_warned_expiry = models.DateTimeField(null=True, blank=True)
+    # Vantage names, or ["all"]; empty means ["local"]: the hub alone, as before vantages.
+    locations = models.JSONField(default=list, blank=True)
+    quorum = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Failing locations in one round before the monitor is down (empty: a majority).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -167,6 +185,60 @@ class MonitorTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monitor} {self.from_state} -> {self.to_state}"
+
+
+class MonitorLocation(models.Model):
+    """One location's own state and streaks for a monitor run from several locations."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="location_states")
+    location = models.CharField(max_length=64)
+    state = models.CharField(
+        max_length=10, choices=Monitor.State.choices, default=Monitor.State.UNKNOWN
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    consecutive_successes = models.PositiveIntegerField(default=0)
+    last_result = models.ForeignKey(
+        ProbeResult, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The last round this location was asked in (its measurement id, even when it stored no
+    # row) and, when the vantage was unavailable then, why: unknown, not down (quorum.py).
+    last_measurement = models.UUIDField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    unavailable_reason = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["monitor_id", "location"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["monitor", "location"], name="netprobe_monitor_location_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor} @ {self.location}: {self.state}"
+
+
+class Vantage(models.Model):
+    """A remote copy of NetProbe (NETPROBE_ROLE=vantage) the hub sends signed probes to."""
+
+    name = models.SlugField(max_length=64, unique=True, help_text="Used in `locations`.")
+    region = models.CharField(max_length=64, blank=True, help_text="e.g. eu-west-1")
+    url = models.URLField(max_length=500, help_text="Base URL of the vantage.")
+    secret = models.CharField(max_length=256, help_text="Shared HMAC-SHA256 key (32+ bytes).")
+    enabled = models.BooleanField(default=True)
+    last_check_at = models.DateTimeField(null=True, blank=True)
+    last_check_ok = models.BooleanField(null=True, blank=True)
+    last_check_latency_ms = models.FloatField(null=True, blank=True)
+    last_check_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 # Status pages, incidents and maintenance windows live in their own file.

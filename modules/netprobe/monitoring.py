@@ -6,41 +6,32 @@ a critical SOS alert to the monitor's group, recovering (down -> up) resolves it
 info alert. Every transition is a row, written before the alert is attempted; an SOS failure is
 recorded on it, never lost.
 
-Runs are claimed with a conditional UPDATE of next_run_at, so two overlapping runners (Zappa's
-schedule and a Kubernetes CronJob, or two ticks of either) never run one monitor twice. Each
-monitor's result is stored and recorded on its own: a monitor deleted while its probe ran, or a
-database error on one, never loses the others' results.
+Running the due monitors (claims, one pool for every call): monitor_runs.py; a monitor run from
+several locations records its rounds by quorum: quorum.py.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db import transaction
 from django.utils import timezone
 
-from modules.netprobe import maintenance
-from modules.netprobe.certexpiry import cert_expiry_check
+from modules.netprobe import maintenance, monitor_locations
 from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult
 from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.runner import (
-    ProbeSpec,
-    build_row,
     probe_validate,
-    run_many,
     target_precheck,
 )
 from modules.sos import services as sos  # monitors alert through SOS; the FK ties them anyway
 
 logger = logging.getLogger("modules.netprobe.monitors")
 
-# A runner woken a little early (schedulers jitter) still takes a monitor due in this margin.
-DUE_GRACE = timedelta(seconds=5)
 SPEC_FIELDS = ("kind", "target", "options")
 EDITABLE = (
     "name",
@@ -51,6 +42,8 @@ EDITABLE = (
     "sos_group",
     "enabled",
     "cert_expiry_days",
+    "locations",
+    "quorum",
 )
 # Errors on these are the monitor's own; any other name is one of its probe options.
 MONITOR_FIELDS = (
@@ -61,6 +54,8 @@ MONITOR_FIELDS = (
     "failure_threshold",
     "recovery_threshold",
     "cert_expiry_days",
+    "locations",
+    "quorum",
 )
 MAX_CERT_EXPIRY_DAYS = 3650
 State = Monitor.State
@@ -103,6 +98,7 @@ def monitor_check(fields: dict[str, Any]) -> None:
         errors["cert_expiry_days"] = f"must be between 0 and {MAX_CERT_EXPIRY_DAYS}"
     if not str(fields.get("name") or "").strip():
         errors["name"] = "is required"
+    errors.update(monitor_locations.locations_check(fields))
     try:
         spec = probe_validate(
             kind=fields.get("kind") or "",
@@ -150,6 +146,8 @@ def monitor_update(*, monitor: Monitor, now: datetime | None = None, **changes: 
     with transaction.atomic():
         current = Monitor.objects.select_for_update().get(pk=monitor.pk)
         spec_changed = any(values[f] != getattr(current, f) for f in SPEC_FIELDS)
+        moved = values["locations"] != (current.locations or [])
+        spec_changed |= moved
         for name, value in values.items():
             setattr(monitor, name, value)
         # Only what an edit changes: a run recording its result meanwhile keeps its counters.
@@ -157,6 +155,7 @@ def monitor_update(*, monitor: Monitor, now: datetime | None = None, **changes: 
         if spec_changed:
             monitor.consecutive_failures = monitor.consecutive_successes = 0
             fields += ["consecutive_failures", "consecutive_successes"]
+            monitor_locations.locations_reset(current, forget=moved)
             if current.enabled and enabled:  # else pausing or resuming below says it all
                 if current.state != State.UNKNOWN:
                     MonitorTransition.objects.create(
@@ -199,6 +198,7 @@ def _set_enabled(monitor: Monitor, enabled: bool, now: datetime, *, reason: str)
             current.state = new_state
             current.next_run_at = now if enabled else None
             current.consecutive_failures = current.consecutive_successes = 0
+            monitor_locations.locations_reset(current)
             current.save(
                 update_fields=[
                     "enabled",
@@ -221,113 +221,7 @@ def _set_enabled(monitor: Monitor, enabled: bool, now: datetime, *, reason: str)
     return monitor
 
 
-# --- running ----------------------------------------------------------------------------------
-
-
-@dataclass
-class RunSummary:
-    due: int = 0
-    claimed: int = 0
-    ran: int = 0
-    ok: int = 0
-    failed: int = 0
-    transitions: list[str] = field(default_factory=list)
-    alerts: int = 0
-    alert_errors: int = 0
-    cert_warnings: int = 0  # certificates about to expire, warned about in this run
-    deleted: int = 0  # monitors deleted while their probe ran: the result is kept, unattached
-    errors: int = 0  # monitors whose result could not be stored or recorded (logged)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        text = (
-            f"{self.due} due, {self.claimed} claimed, {self.ran} run: "
-            f"{self.ok} ok, {self.failed} failed"
-        )
-        if self.transitions:
-            text += "; " + "; ".join(self.transitions)
-        if self.alerts or self.alert_errors:
-            text += f"; {self.alerts} SOS alert(s), {self.alert_errors} alert error(s)"
-        if self.cert_warnings:
-            text += f"; {self.cert_warnings} certificate expiry warning(s)"
-        if self.deleted:
-            text += f"; {self.deleted} deleted while running"
-        if self.errors:
-            text += f"; {self.errors} not recorded (see the log)"
-        return text
-
-
-def _claim(pk: int, seen: datetime | None, now: datetime, interval_s: int) -> bool:
-    """Move next_run_at forward only if nobody else did since we read it."""
-    rows = Monitor.objects.filter(pk=pk, enabled=True)
-    rows = rows.filter(next_run_at__isnull=True) if seen is None else rows.filter(next_run_at=seen)
-    return rows.update(next_run_at=now + timedelta(seconds=interval_s), last_run_at=now) == 1
-
-
-def monitor_run_due(*, now: datetime | None = None, limit: int | None = None) -> RunSummary:
-    """Claim the due monitors, run their probes concurrently, record the results."""
-    now = now or timezone.now()
-    due = (
-        Monitor.objects.filter(enabled=True)
-        .filter(Q(next_run_at__isnull=True) | Q(next_run_at__lte=now + DUE_GRACE))
-        .order_by(F("next_run_at").asc(nulls_first=True), "pk")
-        .values_list("pk", "next_run_at", "interval_s")
-    )
-    # At most one wave of the pool per run: a monitor left waiting for a worker could miss the
-    # time budget and be counted as failed. The rest stay due for the next run.
-    limit = min(limit or settings.NETPROBE_BATCH_WORKERS, settings.NETPROBE_BATCH_WORKERS)
-    candidates = list(due[:limit])
-    summary = RunSummary(due=len(candidates))
-    claimed = [pk for pk, seen, interval in candidates if _claim(pk, seen, now, interval)]
-    summary.claimed = len(claimed)
-    monitors = list(Monitor.objects.filter(pk__in=claimed).order_by("pk"))
-    specs = []
-    for monitor in monitors:
-        try:
-            specs.append(probe_validate(**monitor.spec()))
-        except ProbeOptionsError:
-            # Options the limits no longer allow still produce a (failed) result: run_many
-            # reports them, so the monitor goes down instead of silently stopping.
-            specs.append(ProbeSpec(monitor.kind, monitor.target, dict(monitor.options)))
-    results = run_many(specs)
-    for monitor, result, spec in zip(monitors, results, specs, strict=True):
-        summary.ran += 1
-        summary.ok += result.ok
-        summary.failed += not result.ok
-        try:
-            row = _store(build_row(result, spec, monitor=monitor))
-            if row.monitor_id is None:
-                summary.deleted += 1
-                continue
-            change = monitor_record(monitor=monitor, result=row, now=now)
-        except DatabaseError:
-            logger.exception("NetProbe monitor %s: its result could not be recorded", monitor.pk)
-            summary.errors += 1
-            continue
-        if change is not None:
-            summary.transitions.append(f"{monitor.name}: {change.from_state} -> {change.to_state}")
-            summary.alerts += change.alert_id is not None
-            summary.alert_errors += bool(change.alert_error)
-        try:
-            summary.cert_warnings += cert_expiry_check(monitor=monitor, result=row, now=now)
-        except DatabaseError:
-            logger.exception("NetProbe monitor %s: certificate expiry not checked", monitor.pk)
-            summary.errors += 1
-    return summary
-
-
-def _store(row: ProbeResult) -> ProbeResult:
-    """Insert a monitor's result; unattached if the monitor was deleted while its probe ran.
-
-    The monitor row is locked until the insert commits, so a delete cannot slip in between
-    and leave the result pointing at nothing (its SET_NULL then covers this row too)."""
-    with transaction.atomic():
-        if not Monitor.objects.select_for_update().filter(pk=row.monitor_id).exists():
-            row.monitor = None
-        row.save(force_insert=True)
-    return row
+# --- recording (the runs themselves: monitor_runs.py) ----------------------------------------
 
 
 def monitor_record(
@@ -373,32 +267,43 @@ def monitor_record(
     for name in ("state", "consecutive_successes", "consecutive_failures", "last_result"):
         setattr(monitor, name, getattr(current, name))
     monitor.last_run_at = current.last_run_at
-    if change is not None and (
-        change.to_state == State.DOWN
-        or (change.from_state == State.DOWN and change.to_state == State.UP)
-    ):
-        _alert(current, change, result)
-    if change is None and current.state == State.DOWN:
-        _alert_after_maintenance(current, result, now)
+    monitor_alert(
+        monitor=current,
+        change=change,
+        now=now,
+        message=lambda down: _message(current, result, down=down),
+    )
     return change
 
 
 def _next_state(monitor: Monitor, ok: bool) -> str:
     if monitor.state == State.PAUSED or not monitor.enabled:
         return monitor.state
-    if ok and monitor.state != State.UP:
-        return (
-            State.UP
-            if monitor.consecutive_successes >= monitor.recovery_threshold
-            else monitor.state
-        )
-    if not ok and monitor.state != State.DOWN:
-        return (
-            State.DOWN
-            if monitor.consecutive_failures >= monitor.failure_threshold
-            else monitor.state
-        )
-    return monitor.state
+    return next_state(
+        monitor.state,
+        ok=ok,
+        successes=monitor.consecutive_successes,
+        failures=monitor.consecutive_failures,
+        failure_threshold=monitor.failure_threshold,
+        recovery_threshold=monitor.recovery_threshold,
+    )
+
+
+def next_state(
+    state: str,
+    *,
+    ok: bool,
+    successes: int,
+    failures: int,
+    failure_threshold: int,
+    recovery_threshold: int,
+) -> str:
+    """The state after one result, the streaks already counted (a monitor, or one location)."""
+    if ok and state != State.UP:
+        return State.UP if successes >= recovery_threshold else state
+    if not ok and state != State.DOWN:
+        return State.DOWN if failures >= failure_threshold else state
+    return state
 
 
 def _reason(monitor: Monitor, result: ProbeResult) -> str:
@@ -408,22 +313,29 @@ def _reason(monitor: Monitor, result: ProbeResult) -> str:
     return f"{monitor.consecutive_failures} consecutive failure(s); last: {error}"
 
 
-def _alert(monitor: Monitor, change: MonitorTransition, result: ProbeResult) -> None:
-    """Tell SOS Broadcast when a group is set; record what happened on the transition."""
-    if monitor.sos_group_id is None:
-        return
-    if maintenance.alert_suppressed(monitor, change):  # the transition's reason says so
-        return
-    _send(monitor, change, _message(monitor, result, down=change.to_state == State.DOWN))
-
-
-def _alert_after_maintenance(monitor: Monitor, result: ProbeResult, now: datetime) -> None:
-    """Went down during maintenance (its alert silenced) and still down once the window ended:
-    the alert goes out now, once, saying since when."""
-    outage = maintenance.alert_owed(monitor, now)
-    if outage is not None:
-        since = f"down since {outage.at:%Y-%m-%d %H:%M} UTC, during maintenance"
-        _send(monitor, outage, f"{_message(monitor, result, down=True)}; {since}")
+def monitor_alert(
+    *,
+    monitor: Monitor,
+    change: MonitorTransition | None,
+    now: datetime,
+    message: Callable[[bool], str],
+) -> None:
+    """Tell SOS Broadcast what a recorded result changed, when a group is set: going down and
+    recovering alert (unless maintenance silenced the transition; its reason says so); a monitor
+    that went down during maintenance and is still down once it ended gets its alert now, once,
+    saying since when. `message(down)` words the alert."""
+    if change is not None and (
+        change.to_state == State.DOWN
+        or (change.from_state == State.DOWN and change.to_state == State.UP)
+    ):
+        if monitor.sos_group_id is None or maintenance.alert_suppressed(monitor, change):
+            return
+        _send(monitor, change, message(change.to_state == State.DOWN))
+    elif change is None and monitor.state == State.DOWN:
+        outage = maintenance.alert_owed(monitor, now)
+        if outage is not None:
+            since = f"down since {outage.at:%Y-%m-%d %H:%M} UTC, during maintenance"
+            _send(monitor, outage, f"{message(True)}; {since}")
 
 
 def _send(monitor: Monitor, change: MonitorTransition, message: str) -> None:

@@ -179,18 +179,19 @@ def execute(spec: ProbeSpec, *, policy: EgressPolicy, limits: Limits) -> EngineR
     return probes.run_valid(spec.valid, policy=policy, limits=limits, ca_file=ca_file)
 
 
-def run_many(specs: Sequence[ProbeSpec]) -> list[EngineResult]:
+def run_many(specs: Sequence[ProbeSpec], *, started: float | None = None) -> list[EngineResult]:
     """Run probes concurrently on a bounded pool; the results keep the order of `specs`.
 
     Never raises for one probe: a refused target becomes a `forbidden` failure, a probe that
     cannot start inside NETPROBE_MAX_DURATION_S a `timeout` one. Worker threads do not use the
     database (rows are written by the caller, in one query); their connections are closed anyway
-    so nothing leaks if that changes.
+    so nothing leaks if that changes. `started` (time.monotonic()) is when the budget began, for
+    a caller that queued these probes behind others (default: now).
     """
     if not specs:
         return []
     policy, limits = get_policy(), probe_limits()
-    t0 = time.monotonic()
+    t0 = time.monotonic() if started is None else started
 
     def task(spec: ProbeSpec) -> EngineResult:
         options = spec.valid.options if spec.valid is not None else None

@@ -19,13 +19,16 @@ import os
 import sys
 import threading
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from modules.netprobe.models import Monitor
-from modules.netprobe.monitoring import RunSummary, monitor_run_due
+
+if TYPE_CHECKING:
+    from modules.netprobe.monitor_runs import RunSummary
 
 logger = logging.getLogger("modules.netprobe.monitors")
 
@@ -94,6 +97,9 @@ def stop(timeout: float | None = None) -> None:
 
 def run_round() -> list[RunSummary]:
     """Run every monitor due now: more passes while a pass was full (a wave of the pool)."""
+    # Imported here: the probes and SOS behind monitors load on the first round, not at start.
+    from modules.netprobe.monitor_runs import monitor_run_due
+
     summaries = []
     while True:
         summary = monitor_run_due()

@@ -1,7 +1,8 @@
 """NetProbe queries: monitor uptime over 24 h / 7 d / 30 d and the response-time series.
 
 The monitor pages leave failed checks inside a maintenance occurrence of their monitor out of
-the uptime, as the status pages do (`maintenance`: the monitor's merged occurrences)."""
+the uptime, as the status pages do (`maintenance`: the monitor's merged occurrences). A monitor
+run from several locations counts rounds, not checks (rounds.py): its `checks` are rounds."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.db.models import Avg, Count, F, Max, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Length, RowNumber
 from django.utils import timezone
 
+from modules.netprobe import rounds
 from modules.netprobe.maintenance import Span, covers
 from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult, Status
 
@@ -66,9 +68,13 @@ def monitor_uptime(
     now: datetime | None = None,
     maintenance: Sequence[Span] = (),
 ) -> Uptime:
-    """Share of ok checks in the window and response-time figures of the ok ones."""
+    """Share of ok checks in the window and response-time figures of the ok ones; for a
+    monitor run from several locations, share of up rounds (rounds.py)."""
     label, span = _window(window)
     since = (now or timezone.now()) - span
+    need = rounds.quorums([monitor])
+    if need:
+        return _rounds_uptime(label, need, since, {monitor.pk: maintenance})[monitor.pk]
     figures = ProbeResult.objects.filter(monitor=monitor, started_at__gte=since).aggregate(
         **_FIGURES
     )
@@ -82,20 +88,43 @@ def monitors_uptime(
     *,
     now: datetime | None = None,
     maintenance: dict[int, Sequence[Span]] | None = None,
+    quorums: Mapping[int, int] | None = None,
 ) -> dict[int, Uptime]:
-    """`monitor_uptime` of many monitors in two queries."""
+    """`monitor_uptime` of many monitors in two queries, two more when some run from several
+    locations (`quorums`: rounds.quorums of them; one more query when not given)."""
     label, span = _window(window)
     since = (now or timezone.now()) - span
+    need = rounds.quorums_of(monitor_ids) if quorums is None else quorums
+    maintenance = maintenance or {}
+    single = [pk for pk in monitor_ids if pk not in need]
     rows = (
-        ProbeResult.objects.filter(monitor_id__in=monitor_ids, started_at__gte=since)
+        ProbeResult.objects.filter(monitor_id__in=single, started_at__gte=since)
         .order_by()
         .values("monitor_id")
         .annotate(**_FIGURES)
     )
-    found = {row["monitor_id"]: row for row in rows}
-    excused = Counter(pk for pk, _ in maintenance_failures(maintenance or {}, since))
+    found = {row["monitor_id"]: row for row in rows} if single else {}
+    spans = {pk: s for pk, s in maintenance.items() if pk not in need}
+    excused = Counter(pk for pk, _ in maintenance_failures(spans, since))
     empty = {"checks": 0, "ok": 0, "avg": None, "low": None, "high": None}
-    return {pk: _uptime(label, found.get(pk, empty), excused.get(pk, 0)) for pk in monitor_ids}
+    multi = {pk: need[pk] for pk in monitor_ids if pk in need}
+    return {
+        **{pk: _uptime(label, found.get(pk, empty), excused.get(pk, 0)) for pk in single},
+        **_rounds_uptime(label, multi, since, maintenance),
+    }
+
+
+def _rounds_uptime(
+    label: str, need: Mapping[int, int], since: datetime, spans: Mapping[int, Sequence[Span]]
+) -> dict[int, Uptime]:
+    """The uptime of monitors run from several locations: their rounds, a down round inside
+    maintenance excused."""
+    if not need:
+        return {}
+    found = rounds.round_counts(need, since)
+    excused = Counter(pk for pk, _ in rounds.down_rounds_covered(need, spans, since))
+    empty = {"checks": 0, "ok": 0, "avg": None, "low": None, "high": None}
+    return {pk: _uptime(label, found.get(pk, empty), excused.get(pk, 0)) for pk in need}
 
 
 def maintenance_failures(
@@ -156,11 +185,15 @@ def monitor_series(
     now: datetime | None = None,
     max_points: int = 240,
 ) -> list[Point]:
-    """Response times in the window: one point per check, or time buckets when there are more
-    checks than `max_points` (a 30-day window at 30 s has 86,400)."""
+    """Response times in the window: one point per check (per round for a monitor run from
+    several locations), or time buckets when there are more checks than `max_points` (a 30-day
+    window at 30 s has 86,400)."""
     _, span = _window(window)
     now = now or timezone.now()
     since = now - span
+    need = rounds.quorums([monitor])
+    if need:
+        return _points(rounds.round_points(need, since)[monitor.pk], since, now, max_points)
     rows = list(
         ProbeResult.objects.filter(monitor=monitor, started_at__gte=since)
         .order_by("started_at")
@@ -175,14 +208,20 @@ def monitors_series(
     *,
     now: datetime | None = None,
     max_points: int = 240,
+    quorums: Mapping[int, int] | None = None,
 ) -> dict[int, list[Point]]:
-    """`monitor_series` of many monitors in one query."""
+    """`monitor_series` of many monitors in one query, two when some run from several
+    locations (`quorums` as monitors_uptime; one more query when not given)."""
     _, span = _window(window)
     now = now or timezone.now()
     since = now - span
+    need = rounds.quorums_of(monitor_ids) if quorums is None else quorums
+    single = [pk for pk in monitor_ids if pk not in need]
     rows: dict[int, list[tuple[datetime, float | None, str]]] = {pk: [] for pk in monitor_ids}
+    if any(pk in need for pk in monitor_ids):
+        rows.update(rounds.round_points({pk: need[pk] for pk in monitor_ids if pk in need}, since))
     found = (
-        ProbeResult.objects.filter(monitor_id__in=monitor_ids, started_at__gte=since)
+        ProbeResult.objects.filter(monitor_id__in=single, started_at__gte=since)
         .order_by("monitor_id", "started_at")
         .values_list("monitor_id", "started_at", "response_ms", "status")
     )

@@ -10,13 +10,27 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from modules.netprobe.models import Kind, Monitor, MonitorTransition, ProbeResult, Status
+from modules.netprobe.models import (
+    Kind,
+    Monitor,
+    MonitorLocation,
+    MonitorTransition,
+    ProbeResult,
+    Status,
+)
 from modules.netprobe.probes import ERROR_CODES, ProbeOptionsError
 from modules.netprobe.probes.catalog import described_help, options_by_name, target_help
 from modules.netprobe.runner import ProbeSpec, probe_validate
+from modules.netprobe.vantages.locations import is_multi, resolve
 from portal.ids import MAX_ID
 
 SPEC_KEYS = ("kind", "target")
+# Where the probe runs: beside the spec, not one of the kind's options.
+LOCATIONS_HELP = (
+    'where to run: vantage names, "local" (this hub) or ["all"]; default ["local"], answered '
+    "as one result. Several locations (or any vantage) answer a measurement: one entry per "
+    'location, status "ok" or "vantage_unavailable"'
+)
 
 
 class IdField(serializers.IntegerField):
@@ -35,7 +49,7 @@ def split_payload(data: Any) -> tuple[str, str, dict[str, Any]]:
     """{"kind", "target", <options>...} (options may also come nested as "options": {...})."""
     if not isinstance(data, Mapping):
         raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-    options = {k: v for k, v in data.items() if k not in (*SPEC_KEYS, "options")}
+    options = {k: v for k, v in data.items() if k not in (*SPEC_KEYS, "options", "locations")}
     nested = data.get("options")
     if isinstance(nested, Mapping):
         options.update(nested)
@@ -93,13 +107,28 @@ class ProbeRequestSerializer(serializers.Serializer):
 
     kind = serializers.ChoiceField(choices=Kind.choices)
     target = serializers.CharField(max_length=2048, help_text=target_help())
+    locations = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text=LOCATIONS_HELP
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         # Built on first use, not at import: describing them loads every probe kind.
         return {**super().get_fields(), **option_fields()}
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
-        return {"spec": spec_from_payload(data)}
+        spec = spec_from_payload(data)
+        value = data.get("locations")
+        return {"spec": spec, "locations": locations_from_payload(value), "multi": is_multi(value)}
+
+
+def locations_from_payload(value: Any) -> list[str]:
+    """The request's `locations`, resolved: LocationsInvalid (400 validation_error) names an
+    unknown or disabled one."""
+    if value is not None and (
+        not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+    ):
+        raise serializers.ValidationError({"locations": ["Expected a list of location names."]})
+    return resolve(value)
 
 
 class ProbeErrorSerializer(serializers.Serializer):
@@ -124,6 +153,15 @@ class ProbeResultSerializer(serializers.ModelSerializer):
     result = StoredObjectField(read_only=True, help_text="kind-specific fields (see the README)")
     options = StoredObjectField(read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    location = serializers.CharField(
+        read_only=True, help_text='Where the probe ran: "local" (this hub) or a vantage\'s name.'
+    )
+    measurement = serializers.UUIDField(
+        read_only=True,
+        allow_null=True,
+        help_text="Shared by the rows of one measurement from several locations (a monitor's "
+        "round); null for a probe run from one place.",
+    )
 
     class Meta:
         model = ProbeResult
@@ -142,6 +180,8 @@ class ProbeResultSerializer(serializers.ModelSerializer):
             "options",
             "monitor",
             "created_by",
+            "location",
+            "measurement",
         ]
         read_only_fields = fields
 
@@ -183,10 +223,24 @@ class MonitorFilterSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Kind.choices, required=False, allow_blank=True)
 
 
+class BatchItemSerializer(ProbeRequestSerializer):
+    """One batch item: a probe without `locations` (the batch's own apply to every item)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields.pop("locations", None)
+        return fields
+
+
 class BatchRequestSerializer(serializers.Serializer):
     items = serializers.ListField(
-        child=ProbeRequestSerializer(),
+        child=BatchItemSerializer(),
         help_text="up to NETPROBE_BATCH_MAX (100) probes, each like POST /probes/",
+    )
+    locations = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text=LOCATIONS_HELP + " (per item; items x locations at most NETPROBE_BATCH_MAX)",
     )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
@@ -201,12 +255,21 @@ class BatchRequestSerializer(serializers.Serializer):
         specs, errors = [], {}
         for index, item in enumerate(items):
             try:
+                if isinstance(item, Mapping) and "locations" in item:
+                    raise serializers.ValidationError(
+                        {"locations": ["Set locations on the batch, for every item."]}
+                    )
                 specs.append(spec_from_payload(item))
             except serializers.ValidationError as exc:
                 errors[str(index)] = exc.detail
         if errors:
             raise serializers.ValidationError({"items": errors})
-        return {"specs": specs}
+        value = data.get("locations")
+        return {
+            "specs": specs,
+            "locations": locations_from_payload(value),
+            "multi": is_multi(value),
+        }
 
 
 class BatchResultSerializer(serializers.Serializer):
@@ -215,8 +278,43 @@ class BatchResultSerializer(serializers.Serializer):
     results = ProbeResultSerializer(many=True)
 
 
+class MonitorLocationSerializer(serializers.ModelSerializer):
+    """One location's own state in a monitor run from several locations (quorum.py)."""
+
+    last_result_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = MonitorLocation
+        fields = [
+            "location",
+            "state",
+            "consecutive_failures",
+            "consecutive_successes",
+            "last_result_id",
+            "last_checked_at",
+            "unavailable_reason",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "unavailable_reason": {
+                "help_text": "why the vantage did not answer in the last round (empty: it did)"
+            }
+        }
+
+
 class MonitorSerializer(serializers.ModelSerializer):
     options = serializers.DictField(required=False, help_text="the kind's options, as for probes")
+    locations = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        max_length=64,
+        help_text='vantage names and/or "local", or ["all"]; empty: the hub alone ("local")',
+    )
+    location_states = MonitorLocationSerializer(
+        many=True,
+        read_only=True,
+        help_text="each location's own state (empty for a monitor run from the hub alone)",
+    )
     sos_group = serializers.PrimaryKeyRelatedField(
         queryset=Monitor._meta.get_field("sos_group").related_model.objects.all(),  # type: ignore[union-attr]
         allow_null=True,
@@ -240,7 +338,10 @@ class MonitorSerializer(serializers.ModelSerializer):
             "enabled",
             "cert_expiry_days",
             "cert_warned_expiry",
+            "locations",
+            "quorum",
             "state",
+            "location_states",
             "consecutive_failures",
             "consecutive_successes",
             "next_run_at",
@@ -260,7 +361,13 @@ class MonitorSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        extra_kwargs = {"interval_s": {"help_text": "seconds between runs (at least 30)"}}
+        extra_kwargs = {
+            "interval_s": {"help_text": "seconds between runs (at least 30)"},
+            "quorum": {
+                "help_text": "failing locations in one round before the monitor is down, "
+                "1 to the number of locations (null: a majority)"
+            },
+        }
 
 
 class TransitionSerializer(serializers.ModelSerializer):
@@ -279,10 +386,16 @@ class TransitionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+ROUNDS_HELP = (
+    " A monitor run from several locations counts rounds: a round is down when at least its "
+    "quorum of locations failed."
+)
+
+
 class UptimeSerializer(serializers.Serializer):
     window = serializers.CharField()
-    checks = serializers.IntegerField()
-    ok = serializers.IntegerField()
+    checks = serializers.IntegerField(help_text="Checks in the window." + ROUNDS_HELP)
+    ok = serializers.IntegerField(help_text="Ok checks (up rounds).")
     uptime_percent = serializers.FloatField(allow_null=True)
     avg_response_ms = serializers.FloatField(allow_null=True)
     min_response_ms = serializers.FloatField(allow_null=True)
@@ -292,8 +405,8 @@ class UptimeSerializer(serializers.Serializer):
 class PointSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     response_ms = serializers.FloatField(allow_null=True)
-    checks = serializers.IntegerField()
-    failures = serializers.IntegerField()
+    checks = serializers.IntegerField(help_text="Checks in this point." + ROUNDS_HELP)
+    failures = serializers.IntegerField(help_text="Failed checks (down rounds).")
 
 
 class SeriesSerializer(serializers.Serializer):

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from django.conf import settings
 from django.utils import timezone
 
 from modules.netprobe.models import Monitor, ProbeResult
+from modules.netprobe.monitor_runs import monitor_run_due
 from modules.netprobe.monitoring import (
     monitor_create,
     monitor_pause,
     monitor_record,
     monitor_resume,
-    monitor_run_due,
     monitor_update,
 )
 from modules.netprobe.probes import ProbeOptionsError
@@ -34,13 +34,26 @@ from modules.netprobe.runner import (
     target_precheck,
 )
 from modules.netprobe.selectors import Uptime, monitor_series, monitor_uptime
+from modules.netprobe.vantages.measure import Measurement, MeasurementEntry
+from modules.netprobe.vantages.services import (
+    VantageInUse,
+    VantageInvalid,
+    vantage_check,
+    vantage_create,
+    vantage_delete,
+    vantage_update,
+)
 from portal.egress import get_policy
 from portal.errors import PortalError
 
 __all__ = [
     "BatchInvalid",
+    "Measurement",
+    "MeasurementEntry",
     "ProbeSpec",
     "Uptime",
+    "VantageInUse",
+    "VantageInvalid",
     "monitor_create",
     "monitor_pause",
     "monitor_record",
@@ -55,6 +68,10 @@ __all__ = [
     "probe_validate",
     "results_prune",
     "target_precheck",
+    "vantage_check",
+    "vantage_create",
+    "vantage_delete",
+    "vantage_update",
 ]
 
 
@@ -74,24 +91,60 @@ class BatchInvalid(PortalError):
         )
 
 
-def probe_run(*, spec: ProbeSpec, user: Any = None, monitor: Monitor | None = None) -> ProbeResult:
+@overload
+def probe_run(
+    *, spec: ProbeSpec, user: Any = None, monitor: Monitor | None = None, locations: None = None
+) -> ProbeResult: ...
+@overload
+def probe_run(
+    *, spec: ProbeSpec, user: Any = None, monitor: Monitor | None = None, locations: Sequence[str]
+) -> Measurement: ...
+def probe_run(
+    *,
+    spec: ProbeSpec,
+    user: Any = None,
+    monitor: Monitor | None = None,
+    locations: Sequence[str] | None = None,
+) -> ProbeResult | Measurement:
     """Run and store one probe validated by `probe_validate`. Raises EgressForbidden (the
-    target is refused: no packet is sent, nothing is stored)."""
+    target is refused: no packet is sent, nothing is stored).
+
+    With `locations` (vantage names, "local", or ["all"]; [] means ["local"]) it runs at each
+    of them at once and returns a Measurement, one entry per location; a refused target is then
+    that location's `forbidden` result. Raises LocationsInvalid for an unknown location."""
+    if locations is not None:
+        from modules.netprobe.vantages.measure import measure
+
+        return measure(specs=[spec], locations=locations, user=user, monitor=monitor)[0]
     result = execute(spec, policy=get_policy(), limits=probe_limits())
     row = build_row(result, spec, user=user, monitor=monitor)
     row.save()
     return row
 
 
+@overload
 def probe_batch(
-    *, items: Sequence[Mapping[str, Any] | ProbeSpec], user: Any = None
-) -> list[ProbeResult]:
+    *, items: Sequence[Mapping[str, Any] | ProbeSpec], user: Any = None, locations: None = None
+) -> list[ProbeResult]: ...
+@overload
+def probe_batch(
+    *, items: Sequence[Mapping[str, Any] | ProbeSpec], user: Any = None, locations: Sequence[str]
+) -> list[Measurement]: ...
+def probe_batch(
+    *,
+    items: Sequence[Mapping[str, Any] | ProbeSpec],
+    user: Any = None,
+    locations: Sequence[str] | None = None,
+) -> list[ProbeResult] | list[Measurement]:
     """Run up to NETPROBE_BATCH_MAX probes concurrently and store every result in one query.
 
     Items are ProbeSpecs or {"kind", "target", "options"} mappings. Invalid items raise
     BatchInvalid before anything runs; a refused target is that item's `forbidden` result, so
     one bad target does not cost the others their results. Takes about as long as the slowest
     probe while there are no more items than NETPROBE_BATCH_WORKERS.
+
+    With `locations`, every item runs at every location at once (items x locations at most
+    NETPROBE_BATCH_MAX) and one Measurement per item comes back, in order.
     """
     if not items:
         raise BatchInvalid({0: {"items": "at least one item is required"}})
@@ -115,6 +168,10 @@ def probe_batch(
             errors[index] = exc.errors
     if errors:
         raise BatchInvalid(errors)
+    if locations is not None:
+        from modules.netprobe.vantages.measure import measure
+
+        return measure(specs=specs, locations=locations, user=user)
     results = run_many(specs)
     rows = [build_row(r, s, user=user) for r, s in zip(results, specs, strict=True)]
     return ProbeResult.objects.bulk_create(rows, batch_size=500)

@@ -1,6 +1,7 @@
 """Status pages, incidents and maintenance windows in the Django admin (imported by admin.py).
 
-Edits are checked by the same rules as the API and the UI (status.py)."""
+Edits are checked by the same rules as the API and the UI (status.py). Admin autodiscovery runs
+at every cold start: the services are imported by the methods that use them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from modules.netprobe.status import StatusInvalid, maintenance_check
 from modules.netprobe.status_models import (
     Incident,
     IncidentUpdate,
@@ -20,7 +20,12 @@ from modules.netprobe.status_models import (
     StatusPageGroup,
     StatusPageMonitor,
 )
-from modules.netprobe.status_snapshot import status_changed
+
+
+def status_changed() -> None:
+    from modules.netprobe.status_snapshot import status_changed as changed
+
+    changed()
 
 
 class StatusAdmin(admin.ModelAdmin):
@@ -93,6 +98,8 @@ class MaintenanceForm(forms.ModelForm):
         fields = [*MaintenanceWindow.EDITABLE, "monitors", "pages"]
 
     def clean(self) -> dict[str, Any]:
+        from modules.netprobe.status import StatusInvalid, maintenance_check
+
         data = super().clean()
         try:
             maintenance_check(dict(data))

@@ -2,7 +2,9 @@
 
 One dict serves the HTML page, the JSON form and the ETag. It holds no "generated at" time, so
 two requests seeing the same data get the same ETag. Days are UTC days. A failed check inside
-a maintenance occurrence of its monitor counts as maintenance, not as down.
+a maintenance occurrence of its monitor counts as maintenance, not as down. A monitor run from
+several locations counts rounds, not checks (rounds.py): a round is down when at least its
+quorum of locations failed, so one location failing alone leaves the bar up.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
-from modules.netprobe import maintenance
+from modules.netprobe import maintenance, rounds
 from modules.netprobe.maintenance import Span
 from modules.netprobe.models import Monitor, ProbeResult, Status
 from modules.netprobe.selectors import maintenance_failures
@@ -98,20 +100,29 @@ def _windows(page: StatusPage, monitor_ids: list[int], since: datetime) -> list[
     )
 
 
-def _day_counts(monitor_ids: list[int], since: datetime) -> dict[tuple[int, date], dict]:
-    """Checks and ok checks per (monitor, UTC day)."""
-    return {
+def _day_counts(
+    monitor_ids: list[int], need: dict[int, int], since: datetime
+) -> dict[tuple[int, date], dict]:
+    """Checks and ok checks per (monitor, UTC day); rounds and up rounds for the monitors run
+    from several locations (`need`: their quorums), in one more query."""
+    single = [pk for pk in monitor_ids if pk not in need]
+    found = {
         (row["monitor_id"], row["day"]): row
-        for row in ProbeResult.objects.filter(monitor_id__in=monitor_ids, started_at__gte=since)
+        for row in ProbeResult.objects.filter(monitor_id__in=single, started_at__gte=since)
         .order_by()
         .values("monitor_id", day=TruncDate("started_at", tzinfo=UTC))
         .annotate(checks=Count("pk"), ok=Count("pk", filter=Q(status=Status.OK)))
     }
+    return {**found, **rounds.round_counts(need, since, by_day=True)}
 
 
-def _excused(covered: dict[int, list[Span]], since: datetime) -> dict[tuple[int, date], int]:
-    """Failed checks inside a maintenance occurrence of their monitor, per (monitor, UTC day)."""
-    failures = maintenance_failures(covered, since)
+def _excused(
+    covered: dict[int, list[Span]], need: dict[int, int], since: datetime
+) -> dict[tuple[int, date], int]:
+    """Failed checks (down rounds) inside a maintenance occurrence of their monitor, per
+    (monitor, UTC day)."""
+    failures = maintenance_failures({k: v for k, v in covered.items() if k not in need}, since)
+    failures += rounds.down_rounds_covered(need, covered, since)
     return Counter((pk, at.astimezone(UTC).date()) for pk, at in failures)
 
 
@@ -146,7 +157,13 @@ def _groups(page: StatusPage) -> list[Any]:
     items = Prefetch(
         "items",
         queryset=StatusPageMonitor.objects.select_related("monitor").only(
-            "group_id", "position", "monitor__name", "monitor__state", "monitor__enabled"
+            "group_id",
+            "position",
+            "monitor__name",
+            "monitor__state",
+            "monitor__enabled",
+            "monitor__locations",
+            "monitor__quorum",
         ),
     )
     return list(page.groups.prefetch_related(items))
@@ -182,8 +199,9 @@ def _group_rows(
 ) -> list[dict[str, Any]]:
     """Each group with its monitors' state, uptime and day bar (two queries for all)."""
     monitor_ids = sorted({item.monitor_id for g in groups for item in g.items.all()})
-    counts = _day_counts(monitor_ids, since)
-    excused = _excused(covered, since)
+    need = rounds.quorums(item.monitor for g in groups for item in g.items.all())
+    counts = _day_counts(monitor_ids, need, since)
+    excused = _excused(covered, need, since)
     rows = []
     for group in groups:
         monitors = []

@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from modules.netprobe import api, status_api, views
+from modules.netprobe.vantages import api as vantage_api
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -25,6 +26,7 @@ urlpatterns = [
 router = SimpleRouter()
 router.register("probes", api.ProbeViewSet, basename="probe")
 router.register("monitors", api.MonitorViewSet, basename="monitor")
+router.register("vantages", vantage_api.VantageViewSet, basename="vantage")
 router.register("status-pages", status_api.StatusPageViewSet, basename="status-page")
 router.register("incidents", status_api.IncidentViewSet, basename="incident")
 router.register("maintenance", status_api.MaintenanceViewSet, basename="maintenance")

@@ -36,10 +36,17 @@ from modules.netprobe.forms import (
     option_errors,
     options_from_post,
 )
+from modules.netprobe.location_pages import (
+    location_activity,
+    measurement_redirect,
+    measurement_view,
+    monitor_location_rows,
+)
 from modules.netprobe.models import Kind, Monitor, ProbeResult, Status
 from modules.netprobe.present import chart, heartbeat, result_view, state_summary, tone
 from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.probes.catalog import TARGETS
+from modules.netprobe.rounds import quorums, round_counts
 from modules.netprobe.selectors import (
     WINDOWS,
     live_version,
@@ -53,6 +60,7 @@ from modules.netprobe.selectors import (
     with_latest_transition,
 )
 from modules.netprobe.serializers import ProbeResultSerializer
+from modules.netprobe.vantages.fanout import LocationsInvalid, is_local_only
 from portal.egress import EgressForbidden
 from portal.roles import operator_required, viewer_required
 
@@ -64,9 +72,17 @@ LIST_DEFER = ("result", "options", "resolved")  # the JSON bodies: not needed in
 
 def card_context(request: HttpRequest) -> dict[str, Any]:
     day_ago = timezone.now() - timedelta(hours=24)
-    probes = ProbeResult.objects.filter(started_at__gte=day_ago).aggregate(
-        total=Count("pk"), failed=Count("pk", filter=~Q(status=Status.OK))
+    # A monitor run from several locations counts its rounds: one location failing under the
+    # quorum is not a failed probe (rounds.py).
+    need = quorums(Monitor.objects.only("locations", "quorum"))
+    probes = (
+        ProbeResult.objects.filter(started_at__gte=day_ago)
+        .exclude(monitor_id__in=list(need))
+        .aggregate(total=Count("pk"), failed=Count("pk", filter=~Q(status=Status.OK)))
     )
+    for found in round_counts(need, day_ago).values():
+        probes["total"] += found["checks"]
+        probes["failed"] += found["checks"] - found["ok"]
     states = dict(
         Monitor.objects.values_list("state").annotate(n=Count("pk")).values_list("state", "n")
     )
@@ -121,12 +137,14 @@ def _probe_page(
     options: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    locations: list[str] | None = None,
 ) -> HttpResponse:
     errors = errors or {}
     context = {
         "kinds": Kind.choices,
         "kind": kind,
         "target": target,
+        "ticked": locations,  # None: a new form, the hub ticked; else the boxes sent
         "target_help": TARGETS,
         "fieldsets": fieldsets(kind=kind, options=options, errors=option_errors(errors)),
         "errors": errors,
@@ -152,9 +170,23 @@ def run(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind", "")
     target = request.POST.get("target", "").strip()
     options = options_from_post(kind, request.POST)
+    locations = request.POST.getlist("locations")
     try:
         spec = services.probe_validate(kind=kind, target=target, options=options)
+        if locations and not is_local_only(locations):
+            measured = services.probe_run(spec=spec, user=request.user, locations=locations)
+            return measurement_redirect(request, measured)
         row = services.probe_run(spec=spec, user=request.user)
+    except LocationsInvalid as exc:
+        return _probe_page(
+            request,
+            kind=kind,
+            target=target,
+            options=options,
+            errors={"locations": exc.message},
+            status=400,
+            locations=locations,
+        )
     except ProbeOptionsError as exc:
         return _probe_page(
             request,
@@ -163,6 +195,7 @@ def run(request: HttpRequest) -> HttpResponse:
             options=options,
             errors=exc.errors,
             status=400,
+            locations=locations,
         )
     except EgressForbidden as exc:
         return _probe_page(
@@ -172,6 +205,7 @@ def run(request: HttpRequest) -> HttpResponse:
             options=options,
             errors={"target": f"Refused by the egress policy: {exc.message}. Nothing was sent."},
             status=400,
+            locations=locations,
         )
     return redirect("netprobe:result", pk=row.pk)
 
@@ -184,6 +218,7 @@ def result_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "view": result_view(row),
         "raw_json": json.dumps(ProbeResultSerializer(row).data, indent=2, default=str),
         "options_json": json.dumps(row.options or {}),
+        "locations": measurement_view(row),
     }
     return render(request, "netprobe/result.html", context)
 
@@ -283,8 +318,9 @@ def _monitors_context() -> dict[str, Any]:
     ids = [m.pk for m in monitors]
     beats = monitors_heartbeats(ids, LIST_BEATS)
     spans = maintenance.coverage_of(ids, _maintenance_since(beats.values(), since), now)
-    uptimes = monitors_uptime(ids, "24h", now=now, maintenance=spans)
-    series = monitors_series(ids, "24h", now=now, max_points=96)
+    need = quorums(monitors)
+    uptimes = monitors_uptime(ids, "24h", now=now, maintenance=spans, quorums=need)
+    series = monitors_series(ids, "24h", now=now, max_points=96, quorums=need)
     rows = [
         {
             "m": m,
@@ -327,6 +363,7 @@ def _monitor_context(monitor: Monitor, window: str) -> dict[str, Any]:
         "windows": list(WINDOWS),
         "state": state_summary(monitor, monitor_state_since(monitor), now),
         "heartbeat": heartbeat(beats, maintenance=spans),
+        "locations": monitor_location_rows(monitor, spans=spans),
         "uptimes": [
             services.monitor_uptime(monitor, w, now=now, maintenance=spans) for w in WINDOWS
         ],
@@ -364,7 +401,7 @@ def monitor_detail(request: HttpRequest, pk: int) -> HttpResponse:
     monitor = get_object_or_404(Monitor.objects.select_related("last_result", "sos_group"), pk=pk)
     window = _window(request)
     # The version before the content: a check landing in between is drawn at the next poll.
-    version = live_version(monitor_activity(monitor), window)
+    version = live_version(monitor_activity(monitor), window, location_activity(monitor))
     context = _monitor_context(monitor, window)
     context["live"] = _live_part(request, "netprobe/_monitor_live.html", context, version)
     context["refresh_s"] = LIVE_REFRESH_S
@@ -377,7 +414,7 @@ def monitor_live(request: HttpRequest, pk: int) -> HttpResponse:
     if monitor is None:  # deleted meanwhile: the reloaded page says so
         return HttpResponseClientRefresh()
     window = _window(request)
-    version = live_version(monitor_activity(monitor), window)
+    version = live_version(monitor_activity(monitor), window, location_activity(monitor))
     return _live_response(
         request,
         "netprobe/_monitor_live.html",

@@ -10,7 +10,8 @@ of the stage's own layer `portal-face-models-<stage>`, and sets in the Zappa sta
 stage has none) and the environment's bucket names, static domain and FACES_KMS_KEY_ID (the
 faces gallery's KMS key: production refuses gallery calls without a key). A stage that `extends`
 another gets only what differs from it. A missing stage, stack, output or layer stops it with a
-message naming it, exit status 2, the file untouched.
+message naming it, exit status 2, the file untouched; so does a NetProbe vantage stage
+(`python -m ops.vantages sync` writes those).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.aws.stacks import STAGES, StackConfigError, plan, stack_outputs
+from ops.vantages import STAGE_PREFIX as VANTAGE_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = REPO / "zappa_settings.json"
@@ -156,6 +158,15 @@ def apply(
     return changed
 
 
+def refuse_vantage(stage: str) -> None:
+    """A vantage stage extends production but runs on none of its stacks: the hub's VPC, role and
+    buckets written into it would undo ops/aws/vantages-iam.yaml's boundary."""
+    if stage.startswith(VANTAGE_PREFIX):
+        raise StackConfigError(
+            f"stage {stage!r} is a NetProbe vantage: python -m ops.vantages sync writes it"
+        )
+
+
 def write_settings(
     stage: str,
     *,
@@ -168,6 +179,7 @@ def write_settings(
     raw = json.loads(settings_file.read_text())
     if stage not in raw:
         raise StackConfigError(f"stage {stage!r} is not in {settings_file}")
+    refuse_vantage(stage)
     aws_stage = aws_stage or stacks_stage(raw, stage)
     if aws_stage not in STAGES:
         raise StackConfigError(
@@ -198,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.stage not in json.loads(args.settings.read_text()):  # before asking AWS anything
             raise StackConfigError(f"stage {args.stage!r} is not in {args.settings}")
+        refuse_vantage(args.stage)
         session = boto3.session.Session(region_name=args.region)
         changed = write_settings(
             args.stage,

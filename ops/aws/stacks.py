@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from ops.vantages import regions as vantage_regions
+
 HERE = Path(__file__).resolve().parent
 STACKS_FILE = HERE / "stacks.yaml"
 STAGES = ("dev", "production")
@@ -59,12 +61,16 @@ def plan(stage: str, stacks_file: Path = STACKS_FILE) -> list[Stack]:
     config = yaml.safe_load(stacks_file.read_text())
     stacks = []
     for entry in config["stacks"]:
+        if stage not in entry.get("stages", STAGES):
+            continue
         template = stacks_file.parent / entry["template"]
         declared = load_template(template).get("Parameters", {}) if template.exists() else {}
         by_stage = entry.get("parameters", {})
         values: dict[str, Any] = {**by_stage.get("all", {}), **by_stage.get(stage, {})}
         if "Stage" in declared:
             values = {"Stage": stage, **values}
+        if "VantageRegions" in declared:  # the one list of regions, never a copy of it
+            values = {"VantageRegions": ",".join(vantage_regions()), **values}
         parameters: dict[str, str] = {}
         imports: dict[str, tuple[str, str]] = {}
         for key, value in values.items():

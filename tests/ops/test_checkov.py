@@ -19,6 +19,7 @@ from tests.ops.support import (
     REPO,
     Rendered,
     find_tool,
+    module_values,
     run_checkov,
 )
 
@@ -44,18 +45,23 @@ def checkov() -> str:
 
 
 @pytest.fixture(scope="module")
-def scan_dir(tmp_path_factory: pytest.TempPathFactory, rendered: dict[str, Rendered]) -> Path:
-    """What checkov scans: raw/ (the pilot), chart-<module>/ (rendered), Dockerfile."""
+def scan_dir(
+    tmp_path_factory: pytest.TempPathFactory, rendered: dict[str, Rendered], render: Any
+) -> Path:
+    """What checkov scans: raw/ (the pilot), chart-<module>/ (rendered), chart-vantage/
+    (values-vantage.yaml: role vantage), Dockerfile."""
     root = tmp_path_factory.mktemp("checkov")
     raw = root / "raw"
     raw.mkdir()
     for path in MANIFESTS.glob("*.yaml"):
         if path.name != "kustomization.yaml":
             shutil.copy(path, raw / path.name)
-    for module in MODULES:
+    releases = {module: rendered[module].templates for module in MODULES}
+    releases["vantage"] = render(module_values("vantage"), "portal-vantage")
+    for module, templates in releases.items():
         out = root / f"chart-{module}"
         out.mkdir()
-        for template, text in rendered[module].templates.items():
+        for template, text in templates.items():
             if template.endswith(".yaml") and text.strip():
                 (out / template.replace("/", "__")).write_text(text)
     shutil.copy(DOCKERFILE, root / "Dockerfile")
@@ -75,7 +81,7 @@ def test_scans_the_manifests_the_chart_and_the_dockerfile(report: list[dict[str,
         assert r["summary"]["passed"] > 0
     passed = by_type["kubernetes"]["results"]["passed_checks"]
     files = {c["file_path"].split("/")[1] for c in passed}
-    assert {"raw", *(f"chart-{m}" for m in MODULES)} <= files
+    assert {"raw", "chart-vantage", *(f"chart-{m}" for m in MODULES)} <= files
 
 
 def test_fails_no_check(report: list[dict[str, Any]]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from modules.netprobe.models import Monitor
+from modules.netprobe.models import LOCAL
 from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.probes import ProbeResult as EngineResult
 from modules.netprobe.runner import execute, probe_limits, probe_validate, target_precheck
@@ -23,6 +23,7 @@ from portal.egress import EgressForbidden, get_policy
 
 from .config import Module
 from .exposition import Families, Outcome, add_monitor_state, add_outcome
+from .locations import add_locations, is_multi, monitors_with_places
 
 logger = logging.getLogger("modules.netprobe")
 
@@ -31,25 +32,6 @@ logger = logging.getLogger("modules.netprobe")
 DEFAULT_SCRAPE_TIMEOUT_S = 120.0
 TIMEOUT_OFFSET_S = 0.5
 MIN_TIMEOUT_S = 0.1
-LOCAL = "local"  # the location of the portal's own probes (vantages come with issue 12)
-MONITOR_COLUMNS = (
-    "id",
-    "name",
-    "target",
-    "state",
-    "enabled",
-    "interval_s",
-    "consecutive_failures",
-    "last_run_at",
-    "last_result",
-    "last_result__kind",
-    "last_result__status",
-    "last_result__duration_ms",
-    "last_result__resolved",
-    "last_result__ip_version",
-    "last_result__options",
-    "last_result__result",
-)
 
 
 class InvalidTimeoutHeader(ValueError):
@@ -203,16 +185,19 @@ def _logfmt(value: Any) -> str:
 
 
 def monitors_scrape() -> Families:
-    """Every monitor's state and every enabled monitor's last result, in one query."""
+    """Every monitor's state and every enabled monitor's last result (per location for those
+    run from several), in one query whatever the number of monitors and locations."""
     families = Families()
-    monitors = Monitor.objects.select_related("last_result").only(*MONITOR_COLUMNS)
-    for monitor in monitors.order_by("name", "id"):
+    for monitor in monitors_with_places():
         labels = {
             "monitor": monitor.name,
             "monitor_id": str(monitor.pk),
             "target": monitor.target,
             "location": LOCAL,
         }
+        if is_multi(monitor):
+            add_locations(families, monitor, labels)
+            continue
         add_monitor_state(families, monitor, labels)
         if monitor.enabled and monitor.last_result is not None:
             add_outcome(families, Outcome.of_row(monitor.last_result), labels)

@@ -8,6 +8,8 @@ import pytest
 from modules.netprobe.probes import Limits
 from portal.egress import EgressPolicy
 
+# Monitors across locations: real engine answers to play rounds with.
+from .locations_support import answers  # noqa: F401
 from .servers import (
     ClosedPort,
     LoopbackDNSServer,

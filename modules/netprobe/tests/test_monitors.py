@@ -9,7 +9,7 @@ import pytest
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from modules.netprobe import monitoring, services
+from modules.netprobe import monitor_runs, services
 from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult
 from modules.netprobe.selectors import monitor_series
 
@@ -187,7 +187,7 @@ def test_runs_the_due_monitors_once(tcp_listener, closed_port):
 @pytest.mark.django_db
 def test_a_monitor_is_claimed_once():
     m = monitor(next_run_at=timezone.now() - timedelta(seconds=1))
-    from modules.netprobe.monitoring import _claim
+    from modules.netprobe.monitor_runs import _claim
 
     now = timezone.now()
 
@@ -240,14 +240,14 @@ def tcp_monitor(name: str, target: str) -> Monitor:
 @pytest.mark.django_db(transaction=True)
 def test_deleting_a_monitor_during_a_run_loses_no_other_result(monkeypatch, tcp_listener):
     first, doomed, last = (tcp_monitor(n, tcp_listener.target) for n in ("a", "doomed", "z"))
-    run_probes = monitoring.run_many
+    run_probes = monitor_runs.run_pairs
 
-    def run_while_an_operator_deletes(specs):
-        results = run_probes(specs)
+    def run_while_an_operator_deletes(pairs, **kwargs):
+        results = run_probes(pairs, **kwargs)
         Monitor.objects.get(pk=doomed.pk).delete()  # the probes were in flight
         return results
 
-    monkeypatch.setattr(monitoring, "run_many", run_while_an_operator_deletes)
+    monkeypatch.setattr(monitor_runs, "run_pairs", run_while_an_operator_deletes)
 
     summary = services.monitor_run_due()
 
@@ -265,14 +265,14 @@ def test_deleting_a_monitor_during_a_run_loses_no_other_result(monkeypatch, tcp_
 @pytest.mark.django_db(transaction=True)
 def test_one_monitor_failing_to_record_does_not_lose_the_others(monkeypatch, tcp_listener):
     first, broken, last = (tcp_monitor(n, tcp_listener.target) for n in ("a", "broken", "z"))
-    record = monitoring.monitor_record
+    record = monitor_runs.monitor_record
 
     def record_or_fail(*, monitor, result, now=None):
         if monitor.pk == broken.pk:
             raise DatabaseError("the database hiccuped")
         return record(monitor=monitor, result=result, now=now)
 
-    monkeypatch.setattr(monitoring, "monitor_record", record_or_fail)
+    monkeypatch.setattr(monitor_runs, "monitor_record", record_or_fail)
 
     summary = services.monitor_run_due()
 

@@ -21,7 +21,8 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
-from modules.netprobe.monitoring import monitor_create, monitor_pause, monitor_run_due
+from modules.netprobe.monitor_runs import monitor_run_due
+from modules.netprobe.monitoring import monitor_create, monitor_pause
 from modules.netprobe.prometheus.config import available_modules
 from portal.test import PASSWORD, make_user
 

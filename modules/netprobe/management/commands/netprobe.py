@@ -1,9 +1,12 @@
-"""`manage.py netprobe <kind> <target> [options] [--json]`: run one probe from a shell.
+"""`manage.py netprobe <kind> <target> [options] [--from LOCATIONS] [--json]`: run one probe
+from a shell, here or from several places at once (`--from all`, or vantage names, comma-separated).
 
-Exit codes: 0 the probe succeeded, 1 it ran and failed (or timed out), 2 nothing was run: a
-usage error (argparse), invalid options, or a target the egress policy refuses. With --json those
-last two print {"error": {"code", "message", "details"}} on stdout (the API's error envelope), so
-a script reads every outcome from stdout.
+Exit codes: 0 the probe succeeded (from every location asked), 1 it ran and failed or timed out
+(from at least one location, or a vantage could not answer), 2 nothing was run: a usage error
+(argparse), invalid options, an unknown location, or a target the egress policy refuses. With
+--json those last print {"error": {"code", "message", "details"}} on stdout (the API's error
+envelope), so a script reads every outcome from stdout. From several locations --json prints the
+API's measurement: {"measurement", "results": [{"location", "status", "result", "reason"}]}.
 """
 
 from __future__ import annotations
@@ -15,10 +18,20 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError
 
 from modules.netprobe import services
+from modules.netprobe.management.tables import location_table
 from modules.netprobe.probes import KINDS, ProbeOptionsError
 from modules.netprobe.probes.catalog import described_help, options_by_name
-from modules.netprobe.runner import execute
+from modules.netprobe.runner import ProbeSpec, execute
 from modules.netprobe.serializers import ProbeResultSerializer
+from modules.netprobe.vantages.fanout import run_at
+from modules.netprobe.vantages.locations import (
+    LocationsInvalid,
+    invalid,
+    is_multi,
+    parse_list,
+    resolve,
+)
+from modules.netprobe.vantages.serializers import MeasurementSerializer
 from portal.egress import EgressForbidden, get_policy
 from portal.errors import PortalError
 
@@ -52,7 +65,10 @@ def add_option_flags(parser: ArgumentParser) -> None:
 
 
 class Command(BaseCommand):
-    help = "Run one NetProbe probe and print a summary (or --json). Exit 0 ok, 1 failed, 2 usage."
+    help = (
+        "Run one NetProbe probe, here or --from several locations, and print a summary (or "
+        "--json). Exit 0 ok, 1 failed, 2 usage."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("kind", choices=list(KINDS))
@@ -69,6 +85,13 @@ class Command(BaseCommand):
             metavar="NAME=VALUE",
             help="any other option, e.g. -o expect_status=2xx (repeatable)",
         )
+        parser.add_argument(
+            "--from",
+            dest="locations",
+            metavar="LOCATIONS",
+            help='where to probe from: "all", or location names, comma-separated ("local" is '
+            "this hub, the default; the others are registered vantages)",
+        )
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
         parser.add_argument(
             "--no-save", action="store_true", help="do not store the result in the history"
@@ -82,7 +105,15 @@ class Command(BaseCommand):
                 if not sep or not name.strip():
                     raise ProbeOptionsError({"option": f"-o expects NAME=VALUE, got {item!r}"})
                 options[name.strip()] = value
-            data = self._run(opts["kind"], opts["target"], options, save=not opts["no_save"])
+            asked = parse_from(opts["locations"])
+            locations = resolve(asked)
+            spec = services.probe_validate(
+                kind=opts["kind"], target=opts["target"], options=options
+            )
+            if not is_multi(asked):  # the answer's shape follows what was asked
+                data = self._run(spec, save=not opts["no_save"])
+            else:
+                data = self._run_at(spec, locations, save=not opts["no_save"])
         except PortalError as exc:
             details = exc.details
             if isinstance(exc, EgressForbidden):  # a shell user gets the refused address too
@@ -90,9 +121,11 @@ class Command(BaseCommand):
             self._refuse(opts["json"], exc.code, exc.message, details)
         if opts["json"]:
             self.stdout.write(json.dumps(data, indent=2, default=str))
+        elif "results" in data:
+            self.stdout.write("\n".join(location_table(data, opts["kind"], opts["target"])))
         else:
             self.stdout.write("\n".join(summary(data)))
-        if data["status"] != "ok":
+        if not succeeded(data):
             raise SystemExit(PROBE_FAILED)
 
     def _refuse(self, as_json: bool, code: str, message: str, details: dict[str, Any]) -> NoReturn:
@@ -103,8 +136,7 @@ class Command(BaseCommand):
             raise SystemExit(USAGE_ERROR)
         raise CommandError(f"{code}: {message}", returncode=USAGE_ERROR)
 
-    def _run(self, kind: str, target: str, options: dict[str, Any], *, save: bool) -> dict:
-        spec = services.probe_validate(kind=kind, target=target, options=options)
+    def _run(self, spec: ProbeSpec, *, save: bool) -> dict:
         if save:
             row = services.probe_run(spec=spec)
             return dict(ProbeResultSerializer(row).data)
@@ -112,6 +144,50 @@ class Command(BaseCommand):
             "id": None,
             **execute(spec, policy=get_policy(), limits=services.probe_limits()).to_dict(),
         }
+
+    def _run_at(self, spec: ProbeSpec, locations: list[str], *, save: bool) -> dict:
+        """Every location at once: the API's measurement (rows stored unless --no-save)."""
+        if save:
+            measurement = services.probe_run(spec=spec, locations=locations)
+            return dict(MeasurementSerializer(measurement).data)
+        return {
+            "measurement": None,
+            "results": [
+                {
+                    "location": outcome.location,
+                    "status": outcome.status,
+                    "result": None
+                    if outcome.result is None
+                    else {"id": None, **outcome.result.to_dict()},
+                    "reason": outcome.reason,
+                    "latency_ms": outcome.latency_ms,
+                }
+                for outcome in run_at(spec, locations)
+            ],
+        }
+
+
+def parse_from(value: str | None) -> list[str] | None:
+    """--from "all" or "a,b" -> names; None (not given) runs here, as before vantages."""
+    if value is None:
+        return None
+    try:
+        names = parse_list(value)
+    except LocationsInvalid:
+        raise invalid(f"--from expects location names separated by commas, got {value!r}") from None
+    if not names:
+        raise invalid(f"--from expects location names separated by commas, got {value!r}")
+    return names
+
+
+def succeeded(data: dict[str, Any]) -> bool:
+    """One probe: it succeeded. A measurement: every location answered and its probe succeeded."""
+    if "results" not in data:
+        return data["status"] == "ok"
+    return all(
+        entry["status"] == "ok" and (entry["result"] or {}).get("status") == "ok"
+        for entry in data["results"]
+    )
 
 
 def _ms(value: Any) -> str:

@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from modules.netprobe import services
-from modules.netprobe.monitoring import RunSummary
+from modules.netprobe.monitor_runs import RunSummary
 
 DEFAULT_LOOP_S = 30.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -100,12 +100,27 @@ Pass (dict "value" .Values.worker.enabled "key" "worker" "ctx" $).
 {{- else if .value }}true{{ end }}
 {{- end }}
 
+{{/*
+"true" for a vantage release (role: vantage): NetProbe's signed endpoint only, no database.
+*/}}
+{{- define "portal.vantage" -}}
+{{- if eq .Values.role "vantage" }}
+{{- if ne .Values.module "netprobe" }}
+{{- fail "role vantage serves NetProbe only: set module: netprobe" }}
+{{- end }}true
+{{- end }}
+{{- end }}
+
 {{- define "portal.worker.enabled" -}}
+{{- if not (include "portal.vantage" .) }}
 {{- include "portal.enabled" (dict "value" .Values.worker.enabled "key" "worker" "ctx" .) }}
+{{- end }}
 {{- end }}
 
 {{- define "portal.monitors.enabled" -}}
+{{- if not (include "portal.vantage" .) }}
 {{- include "portal.enabled" (dict "value" .Values.monitors.enabled "key" "monitors" "ctx" .) }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -113,7 +128,7 @@ Pass (dict "value" .Values.worker.enabled "key" "worker" "ctx" $).
 (sos keeps its history).
 */}}
 {{- define "portal.prune.enabled" -}}
-{{- if and .Values.prune.enabled (ne .Values.module "sos") }}true{{ end }}
+{{- if and .Values.prune.enabled (ne .Values.module "sos") (not (include "portal.vantage" .)) }}true{{ end }}
 {{- end }}
 
 {{- define "portal.icmp.enabled" -}}
@@ -196,6 +211,21 @@ upgrade is applied (README.md, "Upgrades and migrations").
 {{- if has .Values.module (list "netprobe" "all") }}
 {{- /* The monitors CronJob runs the due monitors; without it the web pods' thread does. */}}
 {{- $_ := set $data "NETPROBE_SCHEDULER" (ternary "off" "thread" (include "portal.monitors.enabled" . | eq "true")) }}
+{{- end }}
+{{- if include "portal.vantage" . }}
+{{- $_ := set $data "NETPROBE_ROLE" "vantage" }}
+{{- $_ := set $data "NETPROBE_SCHEDULER" "off" }}
+{{- /* Nothing of a vantage reaches a database: a db:// cache would need one. */}}
+{{- if hasPrefix "db://" $data.CACHE_URL }}
+{{- $_ := set $data "CACHE_URL" "locmem://" }}
+{{- end }}
+{{- /* Replays are remembered in the cache: a locmem:// one only in its own process. */}}
+{{- if not (regexMatch "^rediss?://" $data.CACHE_URL) }}
+{{- if or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1) (gt (int $data.GUNICORN_WORKERS) 1) }}
+{{- fail "role vantage: several pods or gunicorn workers each remember replays on their own with a locmem:// cache; set config.cacheUrl to a shared redis:// (or run one process: replicaCount 1, autoscaling.enabled false, gunicorn.workers 1)" }}
+{{- end }}
+{{- $_ := set $data "NETPROBE_VANTAGE_REPLAY_STORE" "process" }}
+{{- end }}
 {{- end }}
 {{- with .Values.aws.region }}
 {{- $_ := set $data "AWS_REGION" . }}
@@ -336,12 +366,13 @@ worker.heartbeat.graceSeconds, so a raised lease raises it.
 
 {{/*
 The work due now, for KEDA's PostgreSQL scaler (worker-keda.yaml): the deliveries claim_due and
-requeue_expired_leases (modules/sos/outbox/claims.py) would take, plus the open alerts whose
-reminder or escalation is due (alerts_remind_due, modules/sos/outbox/reminders.py), which
-re-queue deliveries only once a worker runs.
+requeue_expired_leases (modules/sos/outbox/claims.py) would take (the claim has no join on the
+alert: a due row of an alert closed meanwhile is claimed and cancelled, work too), plus the open
+alerts whose reminder or escalation step is due (alerts_escalate_due,
+modules/sos/outbox/escalation.py), which re-queue deliveries only once a worker runs.
 */}}
 {{- define "portal.worker.dueQuery" -}}
-SELECT (SELECT COUNT(*) FROM sos_delivery d JOIN sos_alert a ON a.id = d.alert_id WHERE (d.state = 'pending' AND d.next_attempt_at <= NOW() AND a.status = 'open') OR (d.state = 'sending' AND d.lease_until < NOW())) + (SELECT COUNT(*) FROM sos_alert WHERE status = 'open' AND require_ack AND next_reminder_at <= NOW())
+SELECT (SELECT COUNT(*) FROM sos_delivery WHERE (state = 'pending' AND next_attempt_at <= NOW()) OR (state = 'sending' AND lease_until < NOW())) + (SELECT COUNT(*) FROM sos_alert WHERE status = 'open' AND ((escalation_status = '' AND require_ack AND next_reminder_at <= NOW()) OR (escalation_status = 'active' AND next_escalation_at <= NOW())))
 {{- end }}
 
 {{/*
@@ -351,4 +382,28 @@ and its SecretStore: the migration hook needs their Secret).
 {{- define "portal.adoptable" -}}
 meta.helm.sh/release-name: {{ .Release.Name }}
 meta.helm.sh/release-namespace: {{ .Release.Namespace }}
+{{- end }}
+
+{{/*
+The readiness probe: /readyz (database, migrations) on a hub, /healthz on a vantage (no database,
+and /readyz is not served there).
+*/}}
+{{- define "portal.readinessProbe" -}}
+{{- $probe := deepCopy (.Values.readinessProbe | default dict) }}
+{{- if and (include "portal.vantage" .) $probe.httpGet }}
+{{- $_ := set $probe.httpGet "path" "/healthz" }}
+{{- end }}
+{{- with $probe }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The paths a vantage's Ingress routes: the signed endpoint and /healthz, nothing else.
+*/}}
+{{- define "portal.vantagePaths" -}}
+- path: /vantage/v1/
+  pathType: Prefix
+- path: /healthz
+  pathType: Exact
 {{- end }}
