@@ -7,6 +7,9 @@ database. Then the same alert again with the SMTP server stopped for 5 s mid-run
 message must still arrive exactly once.
 
 Run from the repository root: .venv/bin/python bench/sos_fanout.py  (SOS_BENCH_N=200 for less)
+
+`--drill` runs the 10,000-recipient drill instead (PostgreSQL, 4 worker processes, a worker
+killed mid-run): bench/sos_drill.py.
 """
 
 from __future__ import annotations
@@ -232,6 +235,13 @@ def check(alert_id: int | None, keys: Counter[str], label: str) -> bool:
     from modules.sos.models import Delivery
 
     twice = sum(1 for n in keys.values() if n > 1)
+    if twice and alert_id is not None:
+        from modules.sos.models import AlertEvent
+
+        for key in [k for k, n in keys.items() if n > 1][:3]:
+            pk = int(key.split("-")[1])
+            events = AlertEvent.objects.filter(delivery_id=pk).values_list("kind", "message")
+            print(f"  {key} received {keys[key]} times; its events: {list(events)}")
     ok = len(keys) == N and twice == 0
     if alert_id is not None:
         states = Counter(Delivery.objects.filter(alert_id=alert_id).values_list("state", flat=True))
@@ -290,4 +300,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if "--drill" in sys.argv[1:]:
+        import subprocess
+
+        drill = [sys.executable, str(ROOT / "bench" / "sos_drill.py")]
+        raise SystemExit(subprocess.run(drill, check=False).returncode)
     raise SystemExit(main())

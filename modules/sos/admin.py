@@ -56,7 +56,13 @@ class ContactMethodAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_enabled"]
     search_fields = ["address", "label", "contact__name"]
     list_select_related = ["contact"]
-    readonly_fields = ["last_error", "last_error_at", "last_success_at", "created_at"]
+    readonly_fields = [
+        "last_error",
+        "last_error_at",
+        "last_success_at",
+        "opted_out_at",  # only the number's owner changes it, by texting STOP / START
+        "created_at",
+    ]
     actions = ["send_test"]
 
     @admin.action(description="Send a test message")
@@ -65,10 +71,16 @@ class ContactMethodAdmin(admin.ModelAdmin):
 
         for method in queryset.select_related("contact"):
             try:
-                services.contact_method_test(method=method, by=request.user, source="admin")
+                result = services.contact_method_test(
+                    method=method, by=request.user, source="admin"
+                )
             except SosError as exc:
                 self.message_user(request, f"{method}: {exc.message}", messages.ERROR)
-        self.message_user(request, "Test messages queued.")
+                continue
+            if result.ok:
+                self.message_user(request, f"{method}: test sent ({result.duration_ms} ms).")
+            else:
+                self.message_user(request, f"{method}: test failed: {result.error}", messages.ERROR)
 
 
 @admin.register(Group)
@@ -120,6 +132,9 @@ class AlertAdmin(admin.ModelAdmin):
         "dedup_count",
         "reminders_sent",
         "escalated_at",
+        "escalation_status",
+        "escalation_step",
+        "escalation_waves",
         "created_at",
         "closed_at",
         "closed_by",
@@ -206,3 +221,11 @@ class AlertEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# Registered from their own files.
+from modules.sos import (  # noqa: E402, F401
+    escalation_admin,
+    integration_admin,
+)
+from modules.sos.inbound import admin as inbound_admin  # noqa: E402, F401

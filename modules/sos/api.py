@@ -10,7 +10,13 @@ from typing import Any
 
 from django.db.models import Model, Prefetch, QuerySet
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -19,6 +25,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from modules.sos import services
+from modules.sos.api_bodies import RAISE_200, method_test_body, with_warnings
 from modules.sos.models import (
     Alert,
     AlertEvent,
@@ -27,6 +34,14 @@ from modules.sos.models import (
     Delivery,
     Group,
     new_secret,
+)
+from modules.sos.preflight import as_dicts, channel_warnings
+from modules.sos.preflight_serializers import (
+    AlertRaisedSerializer,
+    ContactMethodSavedSerializer,
+    ContactMethodUpdatedSerializer,
+    ContactSavedSerializer,
+    MethodTestSerializer,
 )
 from modules.sos.selectors import with_counts
 from modules.sos.serializers import (
@@ -46,6 +61,7 @@ from modules.sos.serializers import (
 )
 from portal.errors import PortalError
 from portal.ids import parse_id
+from portal.schema import error_response
 
 
 def text_param(request: Request, name: str) -> str:
@@ -86,6 +102,9 @@ class RootView(APIView):
             "contacts_import": "sos_api:contact-import-csv",
             "contact_methods": "sos_api:contactmethod-list",
             "groups": "sos_api:group-list",
+            "escalation_policies": "sos_api:escalationpolicy-list",
+            "integrations": "sos_api:integration-list",
+            "events_v2_enqueue": "sos_api:events-v2-enqueue",
             "webhook_schema": "sos_api:webhook-schema",
         }
         return Response(
@@ -106,9 +125,20 @@ class WebhookSchemaView(APIView):
         return Response(json.loads(template.template.source))  # type: ignore[attr-defined]
 
 
+@extend_schema_view(
+    create=extend_schema(responses={201: ContactSavedSerializer}),
+    update=extend_schema(responses=ContactSavedSerializer),
+    partial_update=extend_schema(responses=ContactSavedSerializer),
+)
 class ContactViewSet(viewsets.ModelViewSet):
     serializer_class = ContactSerializer
     parser_classes = [*api_settings.DEFAULT_PARSER_CLASSES, CsvTextParser]
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return with_warnings(super().create(request, *args, **kwargs))
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return with_warnings(super().update(request, *args, **kwargs))
 
     def get_queryset(self) -> QuerySet[Contact]:
         queryset = Contact.objects.prefetch_related("methods", "groups").order_by("name")
@@ -163,6 +193,11 @@ class ContactViewSet(viewsets.ModelViewSet):
         return Response(ImportReportSerializer(report).data, status=status.HTTP_200_OK)
 
 
+@extend_schema_view(
+    create=extend_schema(responses={201: ContactMethodSavedSerializer}),
+    update=extend_schema(responses=ContactMethodUpdatedSerializer),
+    partial_update=extend_schema(responses=ContactMethodUpdatedSerializer),
+)
 class ContactMethodViewSet(viewsets.ModelViewSet):
     serializer_class = ContactMethodSerializer
     queryset = ContactMethod.objects.select_related("contact")
@@ -186,7 +221,13 @@ class ContactMethodViewSet(viewsets.ModelViewSet):
             allow_apprise=request.user.is_staff,
         )
         body = ContactMethodCreatedSerializer(method, context=self.get_serializer_context()).data
+        body["warnings"] = as_dicts(channel_warnings([method.kind]))
         return Response(body, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().update(request, *args, **kwargs)
+        response.data["warnings"] = as_dicts(channel_warnings([response.data["kind"]]))
+        return response
 
     def perform_update(self, serializer: ContactMethodSerializer) -> None:
         serializer.instance = services.contact_method_update(
@@ -195,14 +236,28 @@ class ContactMethodViewSet(viewsets.ModelViewSet):
             **serializer.validated_data,
         )
 
-    @extend_schema(request=None, responses={201: AlertSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            201: MethodTestSerializer,
+            409: error_response("`recipient_opted_out`: the number texted STOP"),
+            503: error_response(
+                "`channel_busy` (with Retry-After): the channel's rate budget is taken by an "
+                "alert going out; nothing was sent"
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
-        """Send a TEST message to this contact method."""
-        alert = services.contact_method_test(
+        """Send one TEST message to this contact method now and answer with its outcome
+        (`ok`, `error`, `duration_ms`, `provider_message_id`) beside the test alert that
+        records it. 409 `recipient_opted_out` for a number that texted STOP; 503 `channel_busy`
+        when the channel's rate budget stays busy for a few seconds (nothing sent). `ok` is
+        false for an email kept in this process (`email_not_delivered` warning)."""
+        result = services.contact_method_test(
             method=self.get_object(), by=request.user, source="api"
         )
-        return Response(AlertSerializer(alert).data, status=status.HTTP_201_CREATED)
+        return Response(method_test_body(result), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=ContactMethodCreatedSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
@@ -226,16 +281,26 @@ class GroupViewSet(viewsets.ModelViewSet):
             description=data.get("description", ""),
             members=data.get("members", []),
         )
+        if "escalation_policy" in data:
+            services.group_set_escalation_policy(
+                group=serializer.instance, policy=data["escalation_policy"]
+            )
 
     def perform_update(self, serializer: GroupSerializer) -> None:
         data = serializer.validated_data
         changes = {f: data[f] for f in ("name", "description", "members") if f in data}
         serializer.instance = services.group_update(group=serializer.instance, **changes)
+        if "escalation_policy" in data:
+            services.group_set_escalation_policy(
+                group=serializer.instance, policy=data["escalation_policy"]
+            )
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[Alert]:
-        queryset = with_counts(Alert.objects.select_related("raised_by", "escalate_to"))
+        queryset = with_counts(
+            Alert.objects.select_related("raised_by", "escalate_to", "escalation_policy")
+        )
         for field in ("status", "severity", "source", "dedup_key"):
             if value := text_param(self.request, field):
                 queryset = queryset.filter(**{field: value})
@@ -252,7 +317,18 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(
         request=AlertCreateSerializer,
-        responses={201: AlertDetailSerializer, 200: AlertDetailSerializer},
+        responses={
+            201: AlertRaisedSerializer,
+            200: OpenApiResponse(
+                RAISE_200,
+                description="A replayed Idempotency-Key or a matched dedup_key (the alert), "
+                "or the preview of `dry_run: true` (nothing raised).",
+            ),
+            422: error_response(
+                "`no_recipients`: nobody to alert; `idempotency_key_reused`: the key was used "
+                "for a different alert"
+            ),
+        },
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -278,6 +354,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             "reminder_interval_min": data.get("reminder_interval_min"),
             "reminder_max": data.get("reminder_max"),
             "escalate_to": data.get("escalate_to") or None,
+            "escalation_policy": data.get("escalation_policy") or None,
             "dedup_key": data.get("dedup_key") or None,
             "test": data["test"],
             "methods": [data["method"]] if data.get("method") else [],
@@ -292,6 +369,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                     "dry_run": True,
                     "count": len(recipients),
                     "recipients": RecipientSerializer(recipients, many=True).data,
+                    "warnings": as_dicts(channel_warnings({r["kind"] for r in recipients})),
                 }
             )
         raised = services.alert_raise(
@@ -304,6 +382,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         ).data
         body["replayed"] = raised.replayed
         body["deduplicated"] = raised.deduplicated
+        # The alert is raised either way; the warnings say which channels cannot carry it.
+        body["warnings"] = as_dicts(channel_warnings({d["kind"] for d in body["deliveries"]}))
         code = status.HTTP_201_CREATED if raised.created else status.HTTP_200_OK
         return Response(body, status=code)
 

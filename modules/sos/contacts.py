@@ -1,12 +1,9 @@
-"""Contact, contact-method and group workflows, including the CSV import of contacts."""
+"""Contact, contact-method and group workflows (the CSV import of contacts: contact_import.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +14,6 @@ from django.db import transaction
 from modules.sos.channels.sms import normalize_phone
 from modules.sos.errors import (
     AppriseNotAllowed,
-    CsvInvalid,
     DuplicateMethod,
     InvalidAddress,
     InvalidContact,
@@ -25,17 +21,21 @@ from modules.sos.errors import (
 from modules.sos.models import Contact, ContactMethod, Group, Kind
 from portal.egress import EgressForbidden, EgressResolveError, get_policy
 
-MAX_CSV_ROWS = 10_000
-CSV_COLUMNS = ("name", "email", "phone", "webhook", "groups", "notes")
-
 
 def max_length(model: type, field: str) -> int:
     return model._meta.get_field(field).max_length  # type: ignore[attr-defined]
 
 
-def validate_address(kind: str, address: str, *, allow_apprise: bool = False) -> str:
+def validate_address(
+    kind: str,
+    address: str,
+    *,
+    allow_apprise: bool = False,
+    resolved: dict[tuple[str, int], EgressForbidden | None] | None = None,
+) -> str:
     """The address in canonical form; raises InvalidAddress, AppriseNotAllowed or
-    EgressForbidden (a webhook whose host resolves where the egress policy refuses)."""
+    EgressForbidden (a webhook whose host resolves where the egress policy refuses).
+    `resolved` remembers each webhook host's verdict across calls (one CSV import)."""
     address = (address or "").strip()
     if not address:
         raise InvalidAddress("The address is required.", details={"field": "address"})
@@ -69,9 +69,21 @@ def validate_address(kind: str, address: str, *, allow_apprise: bool = False) ->
             ) from None
         parts = urlsplit(address)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        # A name that does not resolve now cannot be judged now; every send judges it again.
-        with contextlib.suppress(EgressResolveError):
-            get_policy().resolve(parts.hostname or "", port)
+        key = (parts.hostname or "", port)
+        if resolved is not None and key in resolved:
+            if (refused := resolved[key]) is not None:
+                raise refused
+            return address
+        try:
+            # A name that does not resolve now cannot be judged now; every send judges it again.
+            with contextlib.suppress(EgressResolveError):
+                get_policy().resolve(*key)
+        except EgressForbidden as exc:
+            if resolved is not None:
+                resolved[key] = exc
+            raise
+        if resolved is not None:
+            resolved[key] = None
         return address
     if kind == Kind.APPRISE:
         if not allow_apprise:
@@ -252,137 +264,3 @@ def group_set_members(*, group: Group, contacts: Iterable[Contact]) -> Group:
 def group_add_members(*, group: Group, contacts: Iterable[Contact]) -> Group:
     group.members.add(*contacts)
     return group
-
-
-@dataclass
-class ImportReport:
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    methods_added: int = 0
-    groups_created: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class _Row:
-    line: int
-    name: str
-    notes: str
-    methods: list[tuple[str, str]]
-    groups: list[str]
-
-
-def _split(cell: str | None) -> list[str]:
-    return [part.strip() for part in (cell or "").replace("|", ";").split(";") if part.strip()]
-
-
-def _parse(data: str) -> tuple[list[_Row], list[dict[str, Any]]]:
-    if "\x00" in data:
-        raise CsvInvalid("The CSV contains NUL bytes: is it really a CSV text file?")
-    reader = csv.DictReader(io.StringIO(data.lstrip("\ufeff")))
-    try:
-        return _read(reader)
-    except csv.Error as exc:  # e.g. a field longer than csv.field_size_limit()
-        # line_num counts the lines read before the record that failed.
-        raise CsvInvalid(
-            f"After line {reader.line_num}: {exc}.", details={"after_line": reader.line_num}
-        ) from None
-
-
-def _read(reader: csv.DictReader) -> tuple[list[_Row], list[dict[str, Any]]]:
-    name_limit, group_limit = max_length(Contact, "name"), max_length(Group, "name")
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if "name" not in header:
-        raise CsvInvalid(
-            f"The CSV needs a header row with a 'name' column (columns: {', '.join(CSV_COLUMNS)}).",
-            details={"columns": header},
-        )
-    rows: list[_Row] = []
-    errors: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for raw in reader:
-        cells = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-        line = reader.line_num
-        if len(rows) + len(errors) >= MAX_CSV_ROWS:
-            raise CsvInvalid(f"The CSV has more than {MAX_CSV_ROWS} rows.")
-        name = cells.get("name", "")
-        problems: list[str] = []
-        if not name:
-            problems.append("name is empty")
-        elif len(name) > name_limit:
-            problems.append(f"name is longer than {name_limit} characters")
-        elif name.lower() in seen:
-            problems.append(f"{name!r} appears twice in the file")
-        seen.add(name.lower())
-        groups = _split(cells.get("groups"))
-        problems += [
-            f"group {g[:20]!r}… is longer than {group_limit} characters"
-            for g in groups
-            if len(g) > group_limit
-        ]
-        methods: list[tuple[str, str]] = []
-        for column, kind in (("email", Kind.EMAIL), ("phone", Kind.SMS), ("webhook", Kind.WEBHOOK)):
-            for value in _split(cells.get(column)):
-                try:
-                    methods.append((kind, validate_address(kind, value)))
-                except (InvalidAddress, EgressForbidden) as exc:
-                    problems.append(f"{column}: {exc.message}")
-        if problems:
-            errors.append({"line": line, "name": name, "errors": problems})
-        else:
-            rows.append(_Row(line, name, cells.get("notes", ""), methods, groups))
-    return rows, errors
-
-
-def contact_import_csv(*, data: str | bytes, create_groups: bool = True) -> ImportReport:
-    """Create or update contacts from CSV (columns name, email, phone, webhook, groups, notes;
-    several values in one cell separated by ';'). Contacts are matched by name, methods are
-    added if missing, groups are joined (and created). All or nothing: any invalid row raises
-    CsvInvalid with every row's problems and nothing is written.
-    """
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise CsvInvalid("The CSV must be UTF-8 text.") from None
-    rows, errors = _parse(data)
-    if errors:
-        raise CsvInvalid(
-            f"{len(errors)} row(s) are invalid; nothing was imported.", details={"lines": errors}
-        )
-    report = ImportReport(rows=len(rows))
-    groups = {g.name.lower(): g for g in Group.objects.all()}
-    with transaction.atomic():
-        for row in rows:
-            try:
-                _import_row(row, groups, report, create_groups=create_groups)
-            except (InvalidAddress, InvalidContact, EgressForbidden) as exc:
-                # Checked while parsing; changed since (a name resolving elsewhere now).
-                raise CsvInvalid(f"Line {row.line}: {exc.message}") from exc
-    return report
-
-
-def _import_row(
-    row: _Row, groups: dict[str, Group], report: ImportReport, *, create_groups: bool
-) -> None:
-    contact = Contact.objects.filter(name__iexact=row.name).first()
-    if contact is None:
-        contact = contact_create(name=row.name, notes=row.notes)
-        report.created += 1
-    else:
-        report.updated += 1
-    for kind, address in row.methods:
-        try:
-            contact_method_add(contact=contact, kind=kind, address=address)
-        except DuplicateMethod:
-            continue
-        report.methods_added += 1
-    for group_name in row.groups:
-        group = groups.get(group_name.lower())
-        if group is None:
-            if not create_groups:
-                raise CsvInvalid(f"Line {row.line}: unknown group {group_name!r}.")
-            group = groups[group_name.lower()] = group_create(name=group_name)
-            report.groups_created += 1
-        group_add_members(group=group, contacts=[contact])

@@ -67,3 +67,24 @@ class AckLinkInvalid(SosError):
 
 class CsvInvalid(SosError):
     code = "csv_invalid"
+
+
+class InvalidIntegration(SosError):
+    code = "validation_error"
+
+
+class RecipientOptedOut(SosError):
+    """The number texted STOP: carriers forbid sending to it until it texts START."""
+
+    code = "recipient_opted_out"
+    status = 409
+
+
+class ChannelBusy(SosError):
+    """A test send found its channel's rate budget taken (a fan-out is going out): not sent."""
+
+    code = "channel_busy"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, details={"retry_after_s": retry_after_s})

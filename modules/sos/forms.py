@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from modules.sos.models import Contact, Group, Kind, Severity
+from modules.sos.models import Contact, EscalationPolicy, Group, Kind, Severity
 
 
 class AlertForm(forms.Form):
@@ -42,6 +42,12 @@ class AlertForm(forms.Form):
     escalate_to = forms.ModelChoiceField(
         queryset=Group.objects.all(), required=False, label="Then escalate to"
     )
+    escalation_policy = forms.ModelChoiceField(
+        queryset=EscalationPolicy.objects.all(),
+        required=False,
+        label="Or follow an escalation policy",
+        help_text="Replaces the reminders above. None: the groups' default policy, if any.",
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -50,6 +56,8 @@ class AlertForm(forms.Form):
             raise forms.ValidationError("Give both latitude and longitude, or neither.")
         if not data.get("groups") and not data.get("contacts"):
             raise forms.ValidationError("Pick at least one group or contact.")
+        if data.get("escalation_policy") and data.get("escalate_to"):
+            raise forms.ValidationError("Choose 'Then escalate to' or a policy, not both.")
         return data
 
     def location(self) -> dict[str, float | None] | None:

@@ -7,6 +7,7 @@ writes the outcome back only while it still holds that lease.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -107,6 +108,19 @@ class ContactMethod(models.Model):
         return f"{self.get_kind_display()}: {self.display_address}"
 
     @property
+    def opted_out_at(self) -> datetime | None:
+        """When this SMS number texted STOP (None: it may be sent to). Kept per number, not
+        per method (SmsOptOut): a new method, contact or import of the number stays opted
+        out, and editing the address does not carry the opt-out to another number."""
+        if self.kind != Kind.SMS or not self.address:
+            return None
+        return (
+            SmsOptOut.objects.filter(number=self.address)
+            .values_list("opted_out_at", flat=True)
+            .first()
+        )
+
+    @property
     def display_address(self) -> str:
         return masked_address(self.kind, self.address)
 
@@ -119,6 +133,14 @@ class Group(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.CharField(max_length=300, blank=True)
     members = models.ManyToManyField(Contact, related_name="groups", blank=True)
+    escalation_policy = models.ForeignKey(
+        "sos.EscalationPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="groups",
+        help_text="Used by alerts to this group that name no policy.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -161,6 +183,15 @@ class Alert(models.Model):
         Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="escalations"
     )
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # Escalation policy progress (outbox/escalation.py): the wave of step `escalation_step`
+    # due at next_escalation_at; whoever moves it off that slot runs the wave.
+    escalation_policy = models.ForeignKey(
+        "sos.EscalationPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    escalation_status = models.CharField(max_length=12, blank=True, default="")
+    escalation_step = models.PositiveSmallIntegerField(default=0)
+    escalation_waves = models.PositiveSmallIntegerField(default=0)
+    next_escalation_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.ForeignKey(
@@ -212,6 +243,9 @@ class Delivery(models.Model):
         RECEIVED = "received", "Received"
         SAFE = "safe", "I am safe"
         NEED_HELP = "need_help", "I need help"
+        # Answers to an incident (a monitor or an integration raised it), not a safety check.
+        ON_IT = "on_it", "On it"
+        CANT_HELP = "cant_help", "Can't help"
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
     method = models.ForeignKey(
@@ -228,6 +262,9 @@ class Delivery(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     round = models.PositiveIntegerField(default=0, help_text="0: first send; n: reminder n.")
     escalation = models.BooleanField(default=False)
+    step = models.PositiveSmallIntegerField(
+        default=0, help_text="The escalation step that last queued it; 0: the alert's own send."
+    )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_token = models.CharField(max_length=32, blank=True)
@@ -235,6 +272,18 @@ class Delivery(models.Model):
     provider_message_id = models.CharField(max_length=300, blank=True)
     last_error = models.TextField(blank=True)
     answer = models.CharField(max_length=16, choices=Answer.choices, blank=True)
+    # The recipient's latest answer and what came with it; `answer` keeps the first one given
+    # while the alert was open (modules/sos/acks.py). The roll-call reads these.
+    last_answer = models.CharField(max_length=16, choices=Answer.choices, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answer_via = models.CharField(max_length=10, blank=True, help_text="link, sms or email")
+    answer_note = models.CharField(max_length=500, blank=True)
+    answer_latitude = models.FloatField(null=True, blank=True)
+    answer_longitude = models.FloatField(null=True, blank=True)
+    answer_accuracy_m = models.FloatField(null=True, blank=True)
+    answered_late = models.BooleanField(
+        default=False, help_text="The latest answer came after the alert was closed."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -292,11 +341,13 @@ class AlertEvent(models.Model):
         LEASE_EXPIRED = "lease_expired", "Lease expired"
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
         ANSWERED_AGAIN = "answered_again", "Answered again"
+        LATE_ANSWER = "late_answer", "Answered after the end"
         REMINDER = "reminder", "Reminder"
         ESCALATED = "escalated", "Escalated"
         CANCELLED = "cancelled", "Cancelled"
         RESOLVED = "resolved", "Resolved"
         RETRIED = "retried", "Retried by an operator"
+        REPLY = "reply", "Reply received"  # two-way replies: an inbound SMS or email
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
     delivery = models.ForeignKey(
@@ -320,3 +371,55 @@ class AlertEvent(models.Model):
         if not self._state.adding:
             raise ValueError("The alert event log is append-only")
         super().save(*args, **kwargs)
+
+
+class SmsOptOut(models.Model):
+    """A number that texted STOP (carriers' opt-out rules): nothing is sent to it until it
+    texts START, whichever contact method holds it. Written by inbound/replies.py."""
+
+    number = models.CharField(max_length=32, unique=True)  # E.164, as ContactMethod.address
+    opted_out_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.number} opted out {self.opted_out_at:%Y-%m-%d %H:%M}"
+
+
+class InboundMessage(models.Model):
+    """One inbound SMS or email reply, applied once: providers redeliver (SNS retries), and the
+    same (provider, message_id) is recognised and not applied again."""
+
+    provider = models.CharField(max_length=16)  # sns-sms, ses, twilio
+    message_id = models.CharField(max_length=200)
+    sender = models.CharField(max_length=320, blank=True)
+    body = models.CharField(max_length=1000, blank=True)
+    outcome = models.CharField(max_length=40, blank=True)
+    alert = models.ForeignKey(
+        Alert, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "message_id"], name="sos_inbound_once_per_provider"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.message_id} ({self.outcome})"
+
+
+# Escalation policies live in their own file.
+from modules.sos.escalation_models import (  # noqa: E402, F401
+    EscalationPolicy,
+    EscalationStatus,
+    EscalationStep,
+    StopRule,
+)
+
+# Events API v2 integrations (PagerDuty-compatible intake) live in their own file.
+from modules.sos.integration_models import Integration, IntegrationAlert  # noqa: E402, F401

@@ -18,12 +18,19 @@ from django.db.models import F
 from django.utils import timezone
 
 from modules.sos.errors import IdempotencyConflict, InvalidAlert, NoRecipients
+from modules.sos.escalation import (
+    default_policy,
+    escalation_begin,
+    lookup_policy,
+    reminders_begin,
+)
 from modules.sos.models import (
     Alert,
     AlertEvent,
     Contact,
     ContactMethod,
     Delivery,
+    EscalationPolicy,
     Group,
     Kind,
     Severity,
@@ -78,6 +85,8 @@ class _Draft:
     interval: int
     reminders: int
     escalation: Group | None
+    policy: EscalationPolicy | None  # named by the caller; else maybe a group's (escalation.py)
+    legacy: bool  # the caller asked for reminders / escalate_to of this alert's own
     source: str
     dedup_key: str
     raised_by: AbstractBaseUser | None
@@ -122,6 +131,7 @@ def _validate(
     reminder_interval_min: int | None,
     reminder_max: int | None,
     escalate_to: Group | int | str | None,
+    escalation_policy: EscalationPolicy | int | str | None,
     test: bool,
     source: str,
     dedup_key: str | None,
@@ -142,6 +152,18 @@ def _validate(
     if test and len(methods) != 1:
         raise InvalidAlert("A test alert goes to exactly one contact method", details={})
     escalation = lookup_groups([escalate_to])[0] if escalate_to not in (None, "") else None
+    legacy = require_ack and (
+        escalation is not None or reminder_interval_min is not None or reminder_max is not None
+    )
+    policy = None
+    if escalation_policy not in (None, "") and not test:
+        policy = lookup_policy(escalation_policy)  # type: ignore[arg-type]
+        if legacy:
+            raise InvalidAlert(
+                "escalation_policy replaces reminder_interval_min, reminder_max and escalate_to:"
+                " give one or the other",
+                details={"field": "escalation_policy"},
+            )
     _refuse_nul({"message": message, "source": source, "dedup_key": dedup_key or ""})
     return _Draft(
         message=message,
@@ -156,6 +178,8 @@ def _validate(
         interval=reminder_interval_min or settings.SOS_REMINDER_INTERVAL_MIN,
         reminders=settings.SOS_REMINDER_MAX if reminder_max is None else reminder_max,
         escalation=escalation,
+        policy=policy,
+        legacy=legacy,
         source=source,
         dedup_key=dedup_key or "",
         raised_by=raised_by,
@@ -181,7 +205,7 @@ def _recipients(draft: _Draft) -> tuple[list[Group], list[Recipient]]:
     return group_objs, recipients
 
 
-def _unsaved_alert(draft: _Draft) -> Alert:
+def _unsaved_alert(draft: _Draft, groups: Sequence[Group] = ()) -> Alert:
     place, require_ack = draft.place, draft.require_ack
     alert = Alert(
         message=draft.message,
@@ -199,8 +223,12 @@ def _unsaved_alert(draft: _Draft) -> Alert:
         reminder_max=draft.reminders if require_ack else 0,
         escalate_to=draft.escalation if require_ack else None,
     )
-    if require_ack and (draft.reminders > 0 or draft.escalation is not None):
-        alert.next_reminder_at = draft.now + timedelta(minutes=draft.interval)
+    reminders_begin(alert, now=draft.now)
+    policy = draft.policy
+    if policy is None and not (draft.legacy or draft.test):
+        policy = default_policy(groups)
+    if policy is not None:
+        escalation_begin(alert, policy, now=draft.now)
     return alert
 
 
@@ -221,6 +249,8 @@ def _fingerprint(draft: _Draft) -> str:
         "require_ack": draft.require_ack,
         "test": draft.test,
     }
+    if draft.policy is not None:
+        params["escalation_policy"] = draft.policy.pk
     blob = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -280,6 +310,7 @@ def _create(
             "groups": [g.name for g in group_objs],
             "channels": draft.kinds,
             "test": draft.test,
+            "escalation_policy": alert.escalation_policy.name if alert.escalation_policy else None,
         },
     )
     transaction.on_commit(wake)
@@ -299,6 +330,7 @@ def alert_raise(
     reminder_interval_min: int | None = None,
     reminder_max: int | None = None,
     escalate_to: Group | int | str | None = None,
+    escalation_policy: EscalationPolicy | int | str | None = None,
     test: bool = False,
     raised_by: AbstractBaseUser | None = None,
     source: str = "api",
@@ -314,6 +346,10 @@ def alert_raise(
     `dedup_key` with an open alert of the same key in the last SOS_DEDUP_WINDOW_MIN minutes
     returns that alert (`deduplicated`) instead of paging everyone again. Raises SosError
     subclasses: InvalidAlert, UnknownRecipient, NoRecipients (422), IdempotencyConflict (422).
+
+    `escalation_policy` (object, id or name) escalates per its steps while answers are missing;
+    without one, an alert that asks for no reminders of its own follows its lowest-id group's
+    policy, if any (escalation.py). A policy replaces reminders and `escalate_to`.
     """
     draft = _validate(
         message=message,
@@ -327,6 +363,7 @@ def alert_raise(
         reminder_interval_min=reminder_interval_min,
         reminder_max=reminder_max,
         escalate_to=escalate_to,
+        escalation_policy=escalation_policy,
         test=test,
         source=source,
         dedup_key=dedup_key,
@@ -343,7 +380,7 @@ def alert_raise(
         return RaisedAlert(existing, deduplicated=True)
 
     group_objs, recipients = _recipients(draft)
-    alert = _unsaved_alert(draft)
+    alert = _unsaved_alert(draft, group_objs)
     alert.idempotency_scope = scope if key else ""
     alert.idempotency_key = key
     alert.idempotency_fingerprint = fingerprint
@@ -368,6 +405,7 @@ def alert_preview(
     reminder_interval_min: int | None = None,
     reminder_max: int | None = None,
     escalate_to: Group | int | str | None = None,
+    escalation_policy: EscalationPolicy | int | str | None = None,
     test: bool = False,
     raised_by: AbstractBaseUser | None = None,
     source: str = "api",
@@ -387,11 +425,12 @@ def alert_preview(
         reminder_interval_min=reminder_interval_min,
         reminder_max=reminder_max,
         escalate_to=escalate_to,
+        escalation_policy=escalation_policy,
         test=test,
         source=source,
         dedup_key=dedup_key,
         raised_by=raised_by,
         now=now,
     )
-    _groups, recipients = _recipients(draft)
-    return AlertPreview(alert=_unsaved_alert(draft), recipients=recipients)
+    group_objs, recipients = _recipients(draft)
+    return AlertPreview(alert=_unsaved_alert(draft, group_objs), recipients=recipients)

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from modules.sos.errors import UnknownRecipient
-from modules.sos.models import PRIORITY, Alert, Contact, ContactMethod, Delivery, Group, Kind
+from modules.sos.lanes import delivery_priority
+from modules.sos.models import Alert, Contact, ContactMethod, Delivery, Group, Kind
 from portal.ids import MAX_ID, parse_id
 
 
@@ -130,7 +131,7 @@ def build_deliveries(
             contact_name=r.contact.name,
             kind=r.method.kind,
             address=r.method.address,
-            priority=PRIORITY.get(alert.severity, 0),
+            priority=delivery_priority(alert.severity, resend=escalation),  # lanes.py
             escalation=escalation,
             next_attempt_at=now,
         )

@@ -2,22 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from modules.sos.alert_page import alert_progress
+from modules.sos.api_escalation import EscalationProgressSerializer
 from modules.sos.models import (
     Alert,
     AlertEvent,
     Contact,
     ContactMethod,
     Delivery,
+    EscalationPolicy,
     Group,
     Kind,
     Severity,
     masked_address,
     operator_address,
 )
-from modules.sos.selectors import alert_answers, alert_counts, progress
+from modules.sos.selectors import alert_answers, alert_counts, alert_need_help, alert_resent
 from portal.roles import is_operator
 from portal.schema import optional_in_responses
 
@@ -48,9 +51,16 @@ class ContactMethodSerializer(serializers.ModelSerializer):
             "last_error",
             "last_error_at",
             "last_success_at",
+            "opted_out_at",
             "created_at",
         ]
-        read_only_fields = ["last_error", "last_error_at", "last_success_at", "created_at"]
+        read_only_fields = [
+            "last_error",
+            "last_error_at",
+            "last_success_at",
+            "opted_out_at",  # set by an SMS "STOP" from the number, cleared by "START"
+            "created_at",
+        ]
         # Uniqueness is checked by the service after the address is normalised.
         validators: list[Any] = []
 
@@ -145,10 +155,24 @@ class GroupSerializer(serializers.ModelSerializer):
         many=True, queryset=Contact.objects.all(), required=False
     )
     member_count = serializers.SerializerMethodField()
+    escalation_policy = serializers.PrimaryKeyRelatedField(
+        queryset=EscalationPolicy.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Policy id that alerts to this group follow when they name none.",
+    )
 
     class Meta:
         model = Group
-        fields = ["id", "name", "description", "members", "member_count", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "members",
+            "member_count",
+            "escalation_policy",
+            "created_at",
+        ]
         read_only_fields = ["created_at"]
 
     def get_member_count(self, group: Group) -> int:
@@ -206,10 +230,23 @@ class AlertCreateSerializer(serializers.Serializer):
         help_text="Only these channels; empty: all.",
     )
     location = LocationSerializer(required=False, allow_null=True)
-    require_ack = serializers.BooleanField(required=False, default=False)
+    require_ack = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Ask for answers and send reminders. An alert that follows an escalation "
+        "policy (named, or its group's default) always asks for answers: `false` does not turn "
+        "the group's default policy off (name no groups with one to avoid it).",
+    )
     reminder_interval_min = serializers.IntegerField(min_value=1, max_value=1440, required=False)
     reminder_max = serializers.IntegerField(min_value=0, max_value=50, required=False)
     escalate_to = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    escalation_policy = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="Escalation policy id or name; replaces reminders and escalate_to. "
+        "Without it, the policy of the alert's lowest-id group that has one.",
+    )
     dedup_key = serializers.CharField(max_length=200, required=False, allow_blank=True)
     test = serializers.BooleanField(required=False, default=False)
     method = serializers.IntegerField(
@@ -245,6 +282,7 @@ class DeliverySerializer(serializers.ModelSerializer):
             "state",
             "round",
             "escalation",
+            "step",
             "attempts",
             "next_attempt_at",
             "last_attempt_at",
@@ -274,6 +312,18 @@ class AlertEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_serializer(component_name="SosAlertProgress")
+class AlertProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    done = serializers.IntegerField(help_text="Deliveries no longer going out.")
+    percent = serializers.IntegerField(
+        help_text="Recipients reached (sent or answered), rounded down: not 100 with failures."
+    )
+    finished = serializers.BooleanField(help_text="Nothing is going out any more.")
+    reached = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
 @extend_schema_serializer(component_name="SosAlert")
 class AlertSerializer(serializers.ModelSerializer):
     location = serializers.SerializerMethodField()
@@ -281,6 +331,9 @@ class AlertSerializer(serializers.ModelSerializer):
     raised_by = serializers.CharField(source="raised_by.username", default=None, read_only=True)
     escalate_to = serializers.CharField(
         source="escalate_to.name", default=None, read_only=True, allow_null=True
+    )
+    escalation_policy = serializers.CharField(
+        source="escalation_policy.name", default=None, read_only=True, allow_null=True
     )
     counts = serializers.SerializerMethodField()
     answers = serializers.SerializerMethodField()
@@ -308,6 +361,8 @@ class AlertSerializer(serializers.ModelSerializer):
             "next_reminder_at",
             "escalate_to",
             "escalated_at",
+            "escalation_policy",
+            "next_escalation_at",
             "created_at",
             "closed_at",
             "counts",
@@ -327,17 +382,23 @@ class AlertSerializer(serializers.ModelSerializer):
     def get_answers(self, alert: Alert) -> dict[str, int]:
         return alert_answers(alert)
 
+    @extend_schema_field(AlertProgressSerializer)
     def get_progress(self, alert: Alert) -> dict[str, Any]:
-        return progress(alert_counts(alert))
+        return alert_progress(alert_counts(alert), alert_need_help(alert), alert_resent(alert))
 
 
 @extend_schema_serializer(component_name="SosAlertDetail")
 class AlertDetailSerializer(AlertSerializer):
     deliveries = DeliverySerializer(many=True, read_only=True)
+    escalation = serializers.SerializerMethodField()
 
     class Meta(AlertSerializer.Meta):
-        fields = [*AlertSerializer.Meta.fields, "deliveries"]
+        fields = [*AlertSerializer.Meta.fields, "deliveries", "escalation"]
         read_only_fields = fields
+
+    @extend_schema_field(EscalationProgressSerializer(allow_null=True))
+    def get_escalation(self, alert: Alert) -> dict[str, Any] | None:
+        return EscalationProgressSerializer.of(alert)
 
 
 @extend_schema_serializer(component_name="SosRecipient")

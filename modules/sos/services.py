@@ -17,12 +17,12 @@ from modules.sos.acks import (  # noqa: F401 - re-exported workflows
     MAX_REPEAT_ANSWERS,
     AckResult,
     delivery_acknowledge,
+    delivery_answer,
     delivery_from_ack_token,
 )
+from modules.sos.contact_import import ImportReport, contact_import_csv  # noqa: F401
 from modules.sos.contacts import (  # noqa: F401 - re-exported workflows
-    ImportReport,
     contact_create,
-    contact_import_csv,
     contact_method_add,
     contact_method_update,
     contact_update,
@@ -32,7 +32,16 @@ from modules.sos.contacts import (  # noqa: F401 - re-exported workflows
     group_update,
 )
 from modules.sos.errors import AlertClosed, NotRetryable
-from modules.sos.models import Alert, AlertEvent, ContactMethod, Delivery
+from modules.sos.escalation import (  # noqa: F401 - re-exported workflows
+    StepSpec,
+    escalation_cancel,
+    escalation_on_answer,
+    escalation_policy_create,
+    escalation_policy_delete,
+    escalation_policy_update,
+    group_set_escalation_policy,
+)
+from modules.sos.models import Alert, AlertEvent, Delivery
 from modules.sos.outbox.wake import wake
 from modules.sos.raising import (  # noqa: F401 - re-exported workflows
     AlertPreview,
@@ -40,6 +49,7 @@ from modules.sos.raising import (  # noqa: F401 - re-exported workflows
     alert_preview,
     alert_raise,
 )
+from modules.sos.send_test import MethodTestResult, contact_method_test  # noqa: F401
 
 State = Delivery.State
 
@@ -49,7 +59,11 @@ def _close(
 ) -> int:
     with transaction.atomic():
         closed = Alert.objects.filter(pk=alert.pk, status=Alert.Status.OPEN).update(
-            status=status, closed_at=now, closed_by=by, next_reminder_at=None
+            status=status,
+            closed_at=now,
+            closed_by=by,
+            next_reminder_at=None,
+            next_escalation_at=None,
         )
         if not closed:
             raise AlertClosed(f"Alert #{alert.pk} is already {alert.status}.")
@@ -104,9 +118,19 @@ def delivery_retry(
     """Send a failed delivery again (after fixing its address or the server), from attempt 1."""
     now = now or timezone.now()
     with transaction.atomic():
-        updated = Delivery.objects.filter(
-            pk=delivery.pk, state=State.FAILED, alert__status=Alert.Status.OPEN
-        ).update(state=State.PENDING, attempts=0, next_attempt_at=now, closed_at=None)
+        # Lock the alert, then update without a join (see acks.delivery_answer: PostgreSQL does
+        # not re-check a joined condition after a lock wait, so a close could slip in between).
+        status = (
+            Alert.objects.select_for_update(no_key=True)
+            .filter(pk=delivery.alert_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        updated = 0
+        if status == Alert.Status.OPEN:
+            updated = Delivery.objects.filter(pk=delivery.pk, state=State.FAILED).update(
+                state=State.PENDING, attempts=0, next_attempt_at=now, closed_at=None
+            )
         if not updated:
             raise NotRetryable("Only failed deliveries of open alerts can be retried.")
         AlertEvent.objects.create(
@@ -120,18 +144,3 @@ def delivery_retry(
         transaction.on_commit(wake)
     delivery.refresh_from_db()
     return delivery
-
-
-def contact_method_test(
-    *, method: ContactMethod, by: AbstractBaseUser | None = None, source: str = "ui"
-) -> Alert:
-    """Send a TEST alert to one contact method, to check the address and the channel."""
-    return alert_raise(
-        message=f"Test message for {method.contact.name} ({method.get_kind_display()}). "
-        "No action is needed.",
-        severity="info",
-        methods=[method],
-        raised_by=by,
-        source=source,
-        test=True,
-    ).alert

@@ -15,15 +15,36 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from modules.sos import services
+from modules.sos.acks import clean_note
+from modules.sos.alert_page import (
+    alert_tally,
+    delivery_bar,
+    event_rows,
+    live_version,
+    tally_answers,
+    tally_bar,
+    tally_counts,
+)
+from modules.sos.answers import LIVE_POLL_MS, NOTE_MAX, live_poll_ms
 from modules.sos.errors import AckLinkInvalid, SosError
 from modules.sos.forms import AlertForm
-from modules.sos.models import Alert, AlertEvent, Delivery
+from modules.sos.models import Alert, Delivery
 from modules.sos.outbox.wake import wake
-from modules.sos.selectors import STATES, alert_answers, alert_counts, progress, with_counts
+from modules.sos.preflight import channel_warnings
+from modules.sos.selectors import (
+    STATES,
+    alert_counts,
+    alert_resent,
+    with_counts,
+    without_send_tests,
+)
+from modules.sos.views_ack import ack_form_location, ack_page_context
 from portal.clients import client_ip
 from portal.counters import count_hit
 from portal.error_pages import error_page
@@ -46,7 +67,12 @@ def card_context(request: HttpRequest) -> dict[str, Any]:
         pending=Count("id", filter=Q(state__in=[State.PENDING, State.SENDING])),
         failed=Count("id", filter=Q(state=State.FAILED, updated_at__gte=day_ago)),
         unacked=Count("id", filter=Q(state=State.SENT, alert__require_ack=True)),
-        need_help=Count("id", filter=Q(answer=Delivery.Answer.NEED_HELP)),
+        # The latest answer: someone who said "safe" and then "I need help" needs help.
+        need_help=Count(
+            "id",
+            filter=Q(last_answer=Delivery.Answer.NEED_HELP)
+            | Q(last_answer="", answer=Delivery.Answer.NEED_HELP),
+        ),
     )
     recent = list(Alert.objects.filter(is_test=False).order_by("-created_at")[:4])
     open_alerts = Alert.objects.filter(
@@ -94,6 +120,7 @@ def _alert_form(request: HttpRequest) -> AlertForm:
 def index(request: HttpRequest) -> HttpResponse:
     form = _alert_form(request)
     preview = None
+    warnings: list[Any] = []
     if request.method == "POST":
         if not is_operator(request.user):
             return render(request, "errors/403.html", status=403)
@@ -110,12 +137,22 @@ def index(request: HttpRequest) -> HttpResponse:
                 "reminder_interval_min": data["reminder_interval_min"],
                 "reminder_max": data["reminder_max"],
                 "escalate_to": data["escalate_to"],
+                "escalation_policy": data["escalation_policy"],
                 "raised_by": request.user,
                 "source": "ui",
             }
+            # The form shows the default reminder values: they are the alert's own only when
+            # changed (or with "Then escalate to"); otherwise the groups' default policy, if
+            # any, applies, as it does to an API alert that names none.
+            own = data["escalate_to"] is not None or bool(
+                {"reminder_interval_min", "reminder_max"} & set(form.changed_data)
+            )
+            if data["escalation_policy"] or not own:
+                fields.update(reminder_interval_min=None, reminder_max=None)
             try:
                 if "preview" in request.POST:
                     preview = services.alert_preview(**fields).recipients
+                    warnings = channel_warnings({r.method.kind for r in preview})
                 else:
                     alert = services.alert_raise(
                         **fields, idempotency_key=request.POST.get("form_key") or None
@@ -124,14 +161,25 @@ def index(request: HttpRequest) -> HttpResponse:
                     return redirect("sos:alert", pk=alert.pk)
             except SosError as exc:
                 form.add_error(None, exc.message)
-    recent = with_counts(Alert.objects.select_related("raised_by")).order_by("-created_at", "-id")
-    alerts = Paginator(recent, 25).get_page(request.GET.get("page"))
+    # A contact method's "Send test" writes a closed test alert as its audit trail: it is
+    # not an alert anyone raised, so the list leaves it out (the API lists it, marked test).
+    # An alert raised with `test: true` really sends: it is listed, marked test.
+    recent = with_counts(without_send_tests(Alert.objects.select_related("raised_by")))
+    alerts = Paginator(recent.order_by("-created_at", "-id"), 25).get_page(request.GET.get("page"))
     for alert in alerts:
-        alert.progress = progress(alert_counts(alert))  # type: ignore[attr-defined]
+        need_help = {Delivery.Answer.NEED_HELP: alert.h_need_help}  # type: ignore[attr-defined]
+        bar = delivery_bar(alert_counts(alert), need_help, alert_resent(alert))
+        alert.bar = bar  # type: ignore[attr-defined]
     return render(
         request,
         "sos/index.html",
-        {"form": form, "alerts": alerts, "preview": preview, "form_key": _form_key()},
+        {
+            "form": form,
+            "alerts": alerts,
+            "preview": preview,
+            "warnings": warnings,
+            "form_key": _form_key(),
+        },
     )
 
 
@@ -142,20 +190,27 @@ def _form_key() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _live_context(alert: Alert) -> dict[str, Any]:
-    counts = alert_counts(alert)
-    state = progress(counts)
+def _live_context(alert: Alert, tally: dict[str, Any] | None = None) -> dict[str, Any]:
+    tally = tally if tally is not None else alert_tally(alert)
+    counts = tally_counts(tally)
+    bar = tally_bar(tally)
+    poll_ms = live_poll_ms(alert, timezone.now())
+    if not bar.finished:
+        poll_ms = LIVE_POLL_MS  # sends in flight (after a cancel too) still finish
     deliveries = list(alert.deliveries.order_by("id")[:DELIVERY_ROWS])
-    events = AlertEvent.objects.filter(alert=alert).select_related("actor").order_by("-id")
     return {
         "alert": alert,
-        "events": events[:EVENT_ROWS],
+        "events": event_rows(alert, EVENT_ROWS),
         "counts": [(s, counts[s]) for s in STATES],
-        "answers": alert_answers(alert),
-        "progress": state,
-        "live": not state["finished"] and alert.status == Alert.Status.OPEN,
+        "answers": tally_answers(tally),
+        "late": tally["late"],
+        "bar": bar,
+        # Answers keep coming after the last send, and after the close while the links still
+        # take late ones (as the roll-call): fast while open or sending, slower after.
+        "poll_ms": poll_ms,
+        "live": poll_ms > 0,
         "deliveries": deliveries,
-        "more": state["total"] - len(deliveries),
+        "more": bar.total - len(deliveries),
     }
 
 
@@ -164,17 +219,36 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     alert = get_object_or_404(Alert.objects.select_related("raised_by", "escalate_to"), pk=pk)
     if settings.SOS_WAKE == "thread" and alert.status == Alert.Status.OPEN:
         wake()  # picks up rows left by a restarted dev server; no-op when nothing is due
-    return render(
-        request, "sos/alert.html", {**_live_context(alert), "can_act": is_operator(request.user)}
-    )
+    tally = alert_tally(alert)
+    can_act = is_operator(request.user)
+    kinds = alert.deliveries.order_by().values_list("kind", flat=True).distinct()
+    context = {
+        **_live_context(alert, tally),
+        "can_act": can_act,
+        "version": live_version(alert, tally, can_act),
+        "warnings": channel_warnings(kinds) if alert.status == Alert.Status.OPEN else [],
+    }
+    return render(request, "sos/alert.html", context)
+
+
+@never_cache
+def alert_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live part of the alert page; 204 when nothing changed since the version it sent."""
+    if not request.user.is_authenticated:
+        return HttpResponseClientRefresh()  # the reloaded page goes to the login form
+    return _alert_live(request, pk)
 
 
 @viewer_required
-def alert_live(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(Alert, pk=pk)
-    return render(
-        request, "sos/_live.html", {**_live_context(alert), "can_act": is_operator(request.user)}
-    )
+def _alert_live(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = get_object_or_404(Alert.objects.select_related("raised_by", "escalate_to"), pk=pk)
+    tally = alert_tally(alert)
+    can_act = is_operator(request.user)
+    version = live_version(alert, tally, can_act)
+    if request.GET.get("v") == version:
+        return HttpResponse(status=204)  # htmx leaves the page alone and keeps polling
+    context = {**_live_context(alert, tally), "can_act": can_act, "version": version}
+    return render(request, "sos/_live.html", context)
 
 
 @require_POST
@@ -228,7 +302,8 @@ def ack(request: HttpRequest, token: str) -> HttpResponse:
         return error_page(request, exc, "sos/ack_invalid.html", {"expired": exc.expired})
     result = None
     # A first answer is never throttled: a whole building may answer through one NAT address.
-    if request.method == "POST" and _ack_throttled(request) and delivery.answer:
+    answered = delivery.last_answer or delivery.answer
+    if request.method == "POST" and _ack_throttled(request) and answered:
         response = render(
             request,
             "sos/ack_invalid.html",
@@ -242,31 +317,26 @@ def ack(request: HttpRequest, token: str) -> HttpResponse:
         response["Retry-After"] = str(ACK_RATE_WINDOW_S)
         response["Cache-Control"] = "no-store"
         return response
+    location, location_refused = ack_form_location(request)
     if request.method == "POST":
         try:
-            result = services.delivery_acknowledge(
+            result = services.delivery_answer(
                 delivery=delivery,
                 answer=request.POST.get("answer", ""),
+                # Cut, not refused: an answer in an emergency must not bounce on its length.
+                note=clean_note(request.POST.get("note", ""))[:NOTE_MAX],
+                location=location,
+                via="link",
                 remote_addr=client_ip(request),
                 user_agent=request.headers.get("User-Agent", ""),
             )
         except SosError as exc:
             return error_page(request, exc, "sos/ack_invalid.html", {"message": exc.message})
         delivery = result.delivery
-    answers = AlertEvent.objects.filter(
-        delivery=delivery,
-        kind__in=[AlertEvent.Kind.ACKNOWLEDGED, AlertEvent.Kind.ANSWERED_AGAIN],
-    ).order_by("id")
     response = render(
         request,
         "sos/ack.html",
-        {
-            "delivery": delivery,
-            "alert": delivery.alert,
-            "result": result,
-            "answers": answers,
-            "choices": Delivery.Answer.choices,
-        },
+        ack_page_context(delivery, result=result, location_refused=location_refused),
     )
     response["Referrer-Policy"] = "no-referrer"  # the token must not leak to the map site
     response["Cache-Control"] = "no-store"

@@ -14,6 +14,7 @@ from modules.sos import services
 from modules.sos.errors import CsvInvalid, SosError
 from modules.sos.forms import ContactForm, CsvImportForm, GroupForm, MethodForm
 from modules.sos.models import Contact, ContactMethod, Group
+from modules.sos.preflight import channel_warnings
 from portal.errors import PortalError
 from portal.roles import is_operator, operator_required, viewer_required
 
@@ -26,6 +27,12 @@ def _field(form: Form, exc: SosError) -> str | None:
     """The form field an error is about, when the form has it (else a form-wide error)."""
     field = exc.details.get("field")
     return field if field in form.fields else None
+
+
+def _warn(request: HttpRequest, kinds: list[str]) -> None:
+    """Say at once when a channel just used cannot send as the server is configured."""
+    for warning in channel_warnings(kinds):
+        messages.warning(request, warning.message)
 
 
 @viewer_required
@@ -52,6 +59,7 @@ def contacts(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, exc.message)
             else:
                 messages.success(request, f"Contact {contact.name} added.")
+                _warn(request, [method["kind"]] if method else [])
                 return redirect("sos:contact", pk=contact.pk)
     query = request.GET.get("q", "").replace("\x00", "").strip()  # PostgreSQL refuses NUL
     queryset = Contact.objects.prefetch_related("methods", "groups")
@@ -135,6 +143,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 method_form.add_error("address", exc.message)
             else:
                 messages.success(request, "Contact method added.")
+                _warn(request, [method_form.cleaned_data["kind"]])
                 return redirect("sos:contact", pk=pk)
     return render(
         request,
@@ -162,14 +171,28 @@ def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @operator_required
 def method_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """One test send; from the page's script the answer is the method's new status line."""
     method = get_object_or_404(ContactMethod.objects.select_related("contact"), pk=pk)
+    in_place = request.headers.get("X-Requested-With") == "fetch"
     try:
-        alert = services.contact_method_test(method=method, by=request.user)
+        result = services.contact_method_test(method=method, by=request.user)
     except SosError as exc:
+        if in_place:
+            context = {"m": method, "refused": exc.message}
+            return render(request, "sos/_method_status.html", context, status=exc.status)
         messages.error(request, exc.message)
         return redirect("sos:contact", pk=method.contact_id)
-    messages.success(request, f"Test sent to {method.display_address}.")
-    return redirect("sos:alert", pk=alert.pk)
+    if in_place:
+        return render(request, "sos/_method_status.html", {"m": method, "result": result})
+    if result.ok:
+        took = f"{result.duration_ms} ms"
+        messages.success(request, f"Test sent to {method.display_address} ({took}).")
+    else:
+        messages.error(request, f"Test to {method.display_address} failed: {result.error}")
+    for warning in result.warnings:
+        if warning.message != result.error:  # already said as the failure
+            messages.warning(request, warning.message)
+    return redirect("sos:contact", pk=method.contact_id)
 
 
 @require_POST

@@ -1,6 +1,6 @@
 """The query KEDA's PostgreSQL scaler runs (templates/worker-keda.yaml) counts exactly the work a
-dispatcher pass would take now (due deliveries, reminders), on the suite's PostgreSQL test
-database."""
+dispatcher pass would take now (due deliveries, reminders, escalation steps), on the suite's
+PostgreSQL test database."""
 
 from __future__ import annotations
 
@@ -41,10 +41,12 @@ def test_the_keda_query_counts_the_deliveries_due(postgresql: None, render: Any)
         (open_alert, State.PENDING, now - hour, None, True),
         (open_alert, State.PENDING, now + hour, None, False),  # a retry later
         (open_alert, State.PENDING, None, None, False),
-        (closed, State.PENDING, now - hour, None, False),  # its alert was cancelled
-        (open_alert, State.SENDING, None, now - hour, True),  # its worker was lost
-        (closed, State.SENDING, None, now - hour, True),  # to be cancelled by a pass
-        (open_alert, State.SENDING, None, now + hour, False),  # a send in flight
+        # Its alert was cancelled meanwhile: the claim takes it and cancels it (no join).
+        (closed, State.PENDING, now - hour, None, True),
+        # A claimed row keeps its due time (the requeue puts it back in its place).
+        (open_alert, State.SENDING, now - hour, now - hour, True),  # its worker was lost
+        (closed, State.SENDING, now - hour, now - hour, True),  # to be cancelled by a pass
+        (open_alert, State.SENDING, now - hour, now + hour, False),  # a send in flight
         (open_alert, State.SENT, None, None, False),
         (open_alert, State.FAILED, now - hour, None, False),
         (open_alert, State.ACKNOWLEDGED, None, None, False),
@@ -62,7 +64,7 @@ def test_the_keda_query_counts_the_deliveries_due(postgresql: None, render: Any)
     with connection.cursor() as cursor:
         cursor.execute(_query(render))
         (count,) = cursor.fetchone()
-    assert count == sum(due for *_, due in rows) == 4
+    assert count == sum(due for *_, due in rows) == 5
 
     # The same rows the dispatcher takes: expired leases first, then the due claims.
     from modules.sos.outbox.claims import claim_due, requeue_expired_leases
@@ -70,7 +72,9 @@ def test_the_keda_query_counts_the_deliveries_due(postgresql: None, render: Any)
     requeued = requeue_expired_leases(now=now)
     claimed = claim_due(now=now, limit=100)
     assert requeued == 2
-    assert len(claimed) == 3  # two due + the lost one of the open alert, requeued
+    # Two due + the lost one of the open alert, requeued; the closed alert's row is cancelled.
+    assert len(claimed) == 3
+    assert Delivery.objects.filter(alert=closed, state=State.PENDING).count() == 0
 
 
 def test_the_keda_query_counts_the_reminders_due(postgresql: None, render: Any) -> None:
@@ -110,3 +114,42 @@ def test_the_keda_query_counts_the_reminders_due(postgresql: None, render: Any) 
     # The reminder re-queued its delivery: now that is what the scaler sees.
     assert count() == 1
     assert Delivery.objects.get(alert=due).state == Delivery.State.PENDING
+
+
+def test_the_keda_query_counts_the_escalation_steps_due(postgresql: None, render: Any) -> None:
+    from modules.sos.escalation import StepSpec, escalation_policy_create
+    from modules.sos.models import Alert, Contact, ContactMethod, Delivery, Group
+    from modules.sos.outbox.escalation import alerts_escalate_due
+
+    now = timezone.now()
+    hour = timedelta(hours=1)
+    leads = Group.objects.create(name="leads")
+    cid = Contact.objects.create(name="Cid")
+    ContactMethod.objects.create(contact=cid, kind="email", address="cid@example.com")
+    leads.members.add(cid)
+    policy = escalation_policy_create(name="night", steps=[StepSpec(groups=[leads], delay_min=5)])
+    active = {"escalation_policy": policy, "escalation_status": "active", "escalation_step": 1}
+    due = Alert.objects.create(message="Fire", next_escalation_at=now - hour, **active)
+    Alert.objects.create(message="Later", next_escalation_at=now + hour, **active)
+    Alert.objects.create(
+        message="Over", status=Alert.Status.RESOLVED, next_escalation_at=now - hour, **active
+    )
+    Alert.objects.create(
+        message="Done",
+        escalation_policy=policy,
+        escalation_status="satisfied",
+        escalation_step=1,
+        next_escalation_at=now - hour,
+    )
+
+    def count() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(_query(render))
+            (value,) = cursor.fetchone()
+        return value
+
+    assert count() == 1  # only the active step due now wakes a worker scaled to zero
+    assert alerts_escalate_due(now=now) == 1
+    # The step queued Cid's message: now that is what the scaler sees.
+    assert Delivery.objects.get(alert=due).contact_name == "Cid"
+    assert count() == 1

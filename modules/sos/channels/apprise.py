@@ -21,7 +21,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from modules.sos.channels.base import ChannelError, Message, Sent, Target, truncate
+from modules.sos.channels.base import (
+    ChannelError,
+    Message,
+    Sent,
+    Target,
+    is_permanent_status,
+    truncate,
+)
 from portal.egress import EgressForbidden, EgressPolicy, EgressResolveError
 
 # Services whose host part, as Apprise parses it, is the server Apprise connects to.
@@ -110,6 +117,7 @@ def check_apprise_target(url: str, policy: EgressPolicy) -> AppriseTarget:
     return target
 
 
+_STATUS = re.compile(r"\berror=(\d{3})\b")
 _NOTIFY_TYPES = {"critical": "failure", "warning": "warning", "info": "info"}
 
 
@@ -150,9 +158,12 @@ class AppriseChannel:
             log_callback=collect,
         )
         if not result:
-            # Apprise reports a yes/no and log lines, not whether retrying helps: retry.
+            # Apprise reports a yes/no and log lines; the HTTP status its plugins log
+            # ("... error=404.") tells whether retrying helps; without one, retry.
             text = redact("; ".join(logs) or "Apprise reported a failure", target.address)
-            raise ChannelError(truncate(text, 300))
+            statuses = [int(code) for code in _STATUS.findall(text)]
+            permanent = bool(statuses) and all(is_permanent_status(code) for code in statuses)
+            raise ChannelError(truncate(text, 300), permanent=permanent)
         return Sent(provider_message_id="apprise")
 
     def close(self) -> None:

@@ -53,13 +53,20 @@ def septets(text: str) -> int:
     return sum(2 if c in GSM7_EXTENDED else 1 for c in text)
 
 
+# Units per segment (single message, part of a longer one): the User Data Header of a
+# concatenated message takes 7 septets (GSM-7) or 3 characters (UCS-2) of each part.
+GSM7_LIMITS = (160, 153)
+UCS2_LIMITS = (70, 67)
+
+
 def segments(text: str) -> int:
-    """How many SMS segments `text` takes (GSM-7 153/160, UCS-2 67/70 per segment)."""
+    """How many SMS segments `text` takes (GSM-7 153/160, UCS-2 67/70 per segment): what a
+    carrier bills and what the rate governor (outbox/governor.py) counts; the one count."""
     if is_gsm7(text):
-        size, single, multi = septets(text), 160, 153
+        size, (single, multi) = septets(text), GSM7_LIMITS
     else:
         # UCS-2 counts UTF-16 code units: an emoji takes two.
-        size, single, multi = len(text.encode("utf-16-le")) // 2, 70, 67
+        size, (single, multi) = len(text.encode("utf-16-le")) // 2, UCS2_LIMITS
     if size <= single:
         return 1
     return -(-size // multi)
@@ -71,9 +78,8 @@ def fit_sms(text: str, max_segments: int) -> str:
     if segments(text) <= max_segments:
         return text
     gsm = is_gsm7(text)
-    budget = (160 if max_segments == 1 else 153 * max_segments) if gsm else None
-    if budget is None:
-        budget = 70 if max_segments == 1 else 67 * max_segments
+    single, multi = GSM7_LIMITS if gsm else UCS2_LIMITS
+    budget = single if max_segments == 1 else multi * max_segments
     ellipsis = "..."
     out: list[str] = []
     used = len(ellipsis)

@@ -14,7 +14,15 @@ import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from modules.sos.channels.base import ChannelError, Message, Sent, Target, truncate
+from modules.sos.channels.base import (
+    ChannelError,
+    Message,
+    Sent,
+    Target,
+    http_failure,
+    is_permanent_status,
+    truncate,
+)
 from portal.egress import EgressForbidden, EgressPolicy, EgressResolveError, http_request
 
 USER_AGENT = "Portal-SOS/1.0"
@@ -33,7 +41,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() also takes "²" and "٣"
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -85,21 +93,20 @@ class WebhookChannel:
         if 200 <= status < 300:
             request_id = response.header("X-Request-Id") or response.header("Request-Id") or ""
             return Sent(provider_message_id=truncate(request_id or f"HTTP {status}", 300))
-        snippet = truncate(response.body.decode(errors="replace"), 200)
-        detail = f"HTTP {status} {response.reason}" + (f": {snippet}" if snippet else "")
         if 300 <= status < 400:
             location = response.header("Location") or "?"
             raise ChannelError(
                 f"HTTP {status} redirect to {truncate(location, 200)}; redirects are not followed",
                 permanent=True,
             )
-        if status in (408, 425, 429) or status >= 500:
-            raise ChannelError(
-                detail,
-                permanent=False,
-                retry_after=parse_retry_after(response.header("Retry-After")),
-            )
-        raise ChannelError(detail, permanent=True)
+        detail = http_failure(
+            status, response.reason, response.body, response.header("Content-Type") or ""
+        )
+        if is_permanent_status(status):
+            raise ChannelError(detail, permanent=True)
+        raise ChannelError(
+            detail, permanent=False, retry_after=parse_retry_after(response.header("Retry-After"))
+        )
 
     def close(self) -> None:
         pass

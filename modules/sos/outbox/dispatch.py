@@ -13,12 +13,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+)
 from django.utils import timezone
 
 from modules.sos.channels import ChannelError, ChannelSet, Sent, Target
@@ -27,10 +32,10 @@ from modules.sos.outbox.claims import (
     Outcome,
     PassReport,
     claim_due,
-    record_outcomes,
     release_unstarted,
     requeue_expired_leases,
 )
+from modules.sos.outbox.governor import governor_wait  # rate governor
 from modules.sos.outbox.job import Job
 from modules.sos.outbox.leases import (
     check_lease_settings,
@@ -41,12 +46,17 @@ from modules.sos.outbox.leases import (
 )
 from modules.sos.outbox.locking import retry_if_locked
 from modules.sos.outbox.rendering import render_message
+from modules.sos.outbox.writeback import Handoff, write_handed, write_rest
 
 logger = logging.getLogger("modules.sos.dispatch")
 
 State = Delivery.State
 EMPTY_CLAIM_PAUSE_S = 0.25
-FLUSH_S = 0.05  # outcomes are written back at least this often
+# Expired leases are handed back this often during a pass, not only at its start: a crashed
+# worker's rows are due again within SEND_MARGIN_S + RECLAIM_S (1.5 s) of their lease's end,
+# whatever the backlog.
+RECLAIM_S = 0.5
+ESCALATE_S = 5.0
 
 
 def default_channels() -> ChannelSet:
@@ -69,7 +79,9 @@ def default_channels() -> ChannelSet:
                 configuration_set=settings.SOS_SES_CONFIGURATION_SET,
             )
         backend = settings.EMAIL_BACKEND if choice == "default" else choice
-        return DjangoEmailChannel(backend=backend, from_email=settings.SOS_EMAIL_FROM)
+        return DjangoEmailChannel(
+            backend=backend, from_email=settings.SOS_EMAIL_FROM, timeout=send_timeout_s()
+        )
 
     return ChannelSet(
         {
@@ -92,6 +104,7 @@ def send_job(
     *,
     now: Callable[[], datetime] = timezone.now,
     needed_lease_s: float | None = None,
+    workers: int | None = None,
 ) -> Outcome:
     """Runs in a send thread: no database access here.
 
@@ -108,7 +121,13 @@ def send_job(
         if job.refuse:
             raise ChannelError(job.refuse, permanent=True)
         message = render_message(job)
-        sent = channels.send(Target(job.kind, job.address, job.secret), message)
+        target = Target(job.kind, job.address, job.secret)
+        # Rate governor (governor.py): wait for this channel's and sender's turn only while the
+        # lease would still cover the send; otherwise the row is handed back unsent.
+        turn = governor_wait(job, target, message, now=now, needed_lease_s=needed, workers=workers)
+        if not turn.go:
+            return Outcome(job, None, None, 0, released=True, retry_at=turn.retry_at)
+        sent = channels.send(target, message)
     except ChannelError as exc:
         error = exc
     except Exception as exc:  # a bug in a sender must not stop the pass; it is retried
@@ -130,64 +149,124 @@ class _Pass:
 
 
 def _drain(pool: ThreadPoolExecutor, channels: ChannelSet, run: _Pass, report: PassReport) -> None:
-    """Keep the pool fed from claims and write outcomes back in small batches.
+    """Keep the pool fed from claims, write each outcome as soon as its send returns, and hand
+    back expired leases every RECLAIM_S.
 
     Claims are refilled when half the claimed rounds are left, so the workers seldom wait on
-    the database; outcomes are written together every FLUSH_S, one transaction each.
+    the database. Outcomes are not held back to be batched: whatever outcomes have arrived are
+    written at once, and their threads wait for that before sending more (writeback.py).
+    Every turn first writes the outcomes already waiting, before anything else touches the
+    database: a slow reclaim, escalation or claim must not outlast a finished send's lease.
     """
     workers, clock, stop = run.workers, run.clock, run.stop
     batch = run.rounds * workers
-    inflight: dict[Future[Outcome], Job] = {}
-    finished: list[Outcome] = []
-    oldest = 0.0
+    handoff = Handoff()
+    # Keyed by future: the same row may be claimed again (its earlier lease lost) while the
+    # earlier send's future is still here; (delivery_id, lease_token) finds a handed outcome's.
+    inflight: dict[Future[None], Job] = {}
+    futures: dict[tuple[int, str], Future[None]] = {}
     last_empty = -EMPTY_CLAIM_PAUSE_S
-    while True:
-        if run.beat is not None and _within_leases(inflight.values(), run.lease_clock()):
-            run.beat()
-        now_s = time.monotonic()
-        claiming = not (stop and stop.is_set()) and now_s < run.deadline
-        if not claiming and inflight:
-            release_unstarted(inflight, clock())
-        if claiming and len(inflight) <= batch // 2 and now_s - last_empty >= EMPTY_CLAIM_PAUSE_S:
-            try:
-                jobs = claim_due(now=clock(), limit=batch - len(inflight))
-            except (OperationalError, InterfaceError):
-                if not inflight and not finished:
-                    raise  # nothing at stake: the runner waits and starts a new pass
-                # Sends in flight still get their outcomes written (record_outcomes retries
-                # while their leases hold); rows claimed just now come back when theirs end.
-                logger.warning("SOS dispatch: claiming failed, the database is unreachable")
-                connection.close()
-                jobs = []
-            if not jobs:
-                last_empty = time.monotonic()
-            report.claimed += len(jobs)
-            for job in jobs:
-                future = pool.submit(
-                    send_job,
-                    channels,
-                    job,
-                    now=run.lease_clock,
-                    needed_lease_s=run.needed_lease_s,
+    last_reclaim = time.monotonic()
+    last_escalation = time.monotonic()
+    try:
+        while True:
+            if run.beat is not None and _within_leases(inflight.values(), run.lease_clock()):
+                run.beat()
+            if inflight:
+                write_handed(handoff.take(timeout=0), inflight, futures, run.clock, report)
+            now_s = time.monotonic()
+            claiming = not (stop and stop.is_set()) and now_s < run.deadline
+            if not claiming and inflight:
+                release_unstarted(inflight, clock())
+            if claiming and now_s - last_reclaim >= RECLAIM_S:
+                last_reclaim = now_s
+                mine = {job.delivery_id for job in inflight.values()}
+                due_again = _reclaim(clock(), report, skip=mine)
+                # Escalation steps fall due during a long pass too: run them here, not only
+                # at the next pass's start behind the whole backlog (every ESCALATE_S: each
+                # worker runs it, and its queries are not free).
+                if now_s - last_escalation >= ESCALATE_S:
+                    last_escalation = now_s
+                    due_again += _escalate_due(clock(), report)
+                if due_again:
+                    last_empty = -EMPTY_CLAIM_PAUSE_S  # rows are due again: claim them now
+            if (
+                claiming
+                and len(inflight) <= batch // 2
+                and now_s - last_empty >= EMPTY_CLAIM_PAUSE_S
+            ):
+                jobs = _claim(clock(), batch - len(inflight), bool(inflight))
+                if not jobs:
+                    last_empty = time.monotonic()
+                report.claimed += len(jobs)
+                for job in jobs:
+                    future = pool.submit(_send, channels, job, run, handoff)
+                    inflight[future] = job
+                    futures[(job.delivery_id, job.lease_token)] = future
+            if inflight:
+                write_handed(
+                    handoff.take(timeout=EMPTY_CLAIM_PAUSE_S), inflight, futures, run.clock, report
                 )
-                inflight[future] = job
-        if inflight:
-            timeout = FLUSH_S if finished else EMPTY_CLAIM_PAUSE_S
-            done, _ = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
-            if done and not finished:
-                oldest = time.monotonic()
-            for future in done:
-                inflight.pop(future)
-                finished.append(future.result())
-        if finished and (
-            not inflight or len(finished) >= workers or time.monotonic() - oldest >= FLUSH_S
-        ):
-            record_outcomes(finished, now=clock(), report=report)
-            finished = []
-        if not inflight and not finished:
-            drained = time.monotonic() - last_empty < EMPTY_CLAIM_PAUSE_S
-            if drained or not claiming:
-                return
+            else:
+                drained = time.monotonic() - last_empty < EMPTY_CLAIM_PAUSE_S
+                if drained or not claiming:
+                    return
+    finally:
+        # On the way out by an error: what has not started stays unsent (its lease runs out
+        # and another pass takes it); the sends already running still get their outcomes
+        # written while their leases last, or they would be sent again.
+        for future in inflight:
+            future.cancel()
+        try:
+            write_rest(handoff, inflight, futures, run.clock, run.lease_clock, report)
+        finally:
+            handoff.close()
+
+
+def _send(channels: ChannelSet, job: Job, run: _Pass, handoff: Handoff) -> None:
+    outcome = send_job(
+        channels, job, now=run.lease_clock, needed_lease_s=run.needed_lease_s, workers=run.workers
+    )
+    left = (job.lease_until - run.lease_clock()).total_seconds() if job.lease_until else 60.0
+    handoff.hand_over(outcome, wait_s=max(0.1, left))
+
+
+def _claim(now: datetime, limit: int, busy: bool) -> list[Job]:
+    try:
+        return claim_due(now=now, limit=limit)
+    except (OperationalError, InterfaceError):
+        if not busy:
+            raise  # nothing at stake: the runner waits and starts a new pass
+        # Sends in flight still get their outcomes written (record_outcomes retries while
+        # their leases hold); rows claimed just now come back when theirs end.
+        logger.warning("SOS dispatch: claiming failed, the database is unreachable")
+        connection.close()
+        return []
+
+
+def _reclaim(now: datetime, report: PassReport, *, skip: set[int]) -> int:
+    """requeue_expired_leases() within a pass; a database hiccup only delays it a second."""
+    try:
+        count = requeue_expired_leases(now=now, skip=skip)
+    except (OperationalError, InterfaceError):
+        logger.warning("SOS dispatch: reclaiming expired leases failed; trying again shortly")
+        connection.close()
+        return 0
+    report.expired += count
+    return count
+
+
+def _escalate_due(now: datetime, report: PassReport) -> int:
+    """alerts_escalate_due() within a pass; its failure must not stop the sends already due."""
+    from modules.sos.outbox.escalation import alerts_escalate_due  # it imports this module
+
+    try:
+        waves = alerts_escalate_due(now=now)
+    except Exception:
+        logger.exception("SOS escalation runner failed; sending what is due")
+        return 0
+    report.reminders += waves
+    return waves
 
 
 def _within_leases(jobs: Iterable[Job], now: datetime) -> bool:
@@ -210,8 +289,6 @@ def process_due_deliveries(
     the next pass. `beat` is called on every turn of the pass while no send in flight has
     outlived its lease. Raises ImproperlyConfigured when SOS_LEASE_S cannot cover one send.
     """
-    from modules.sos.outbox.reminders import alerts_remind_due
-
     check_lease_settings()
     started = time.monotonic()
 
@@ -234,7 +311,7 @@ def process_due_deliveries(
     )
     report = PassReport()
     report.expired = requeue_expired_leases(now=clock())
-    report.reminders = alerts_remind_due(now=clock())
+    _escalate_due(clock(), report)  # reminders and escalation steps
     own = channels is None
     channels = channels or default_channels()
     try:
@@ -249,7 +326,8 @@ def process_due_deliveries(
 
 
 def seconds_until_due(*, now: datetime | None = None) -> float | None:
-    """When the next row becomes due (retry, lease expiry, reminder); None if nothing waits."""
+    """When the next row becomes due (retry, lease expiry, reminder or escalation step); None if
+    nothing waits."""
     now = now or timezone.now()
     candidates = [
         Delivery.objects.filter(state=State.PENDING, alert__status=Alert.Status.OPEN)
@@ -258,9 +336,18 @@ def seconds_until_due(*, now: datetime | None = None) -> float | None:
         Delivery.objects.filter(state=State.SENDING)
         .order_by("lease_until")
         .values_list("lease_until", flat=True),
-        Alert.objects.filter(status=Alert.Status.OPEN, next_reminder_at__isnull=False)
+        Alert.objects.filter(
+            status=Alert.Status.OPEN,
+            escalation_status="",  # scheduled before plans: outbox/escalation.py adopts them
+            require_ack=True,
+            next_reminder_at__isnull=False,
+        )
         .order_by("next_reminder_at")
         .values_list("next_reminder_at", flat=True),
+        Alert.objects.filter(status=Alert.Status.OPEN, escalation_status="active")
+        .exclude(next_escalation_at=None)
+        .order_by("next_escalation_at")
+        .values_list("next_escalation_at", flat=True),
     ]
     times = [t for t in retry_if_locked(lambda: [q.first() for q in candidates]) if t]
     if not times:

@@ -32,7 +32,8 @@ def send_timeout_s() -> float:
 
 
 def check_lease_settings() -> None:
-    """Raises ImproperlyConfigured when SOS_LEASE_S cannot cover a single send."""
+    """Raises ImproperlyConfigured when SOS_LEASE_S cannot cover a single send, or a send's
+    wait for its rate budget (governor.py) within the lease."""
     lease, timeout = float(settings.SOS_LEASE_S), send_timeout_s()
     if lease < timeout + 2 * SEND_MARGIN_S:
         raise ImproperlyConfigured(
@@ -40,6 +41,27 @@ def check_lease_settings() -> None:
             f"SOS_SEND_TIMEOUT_S or EMAIL_TIMEOUT for SMTP) plus {2 * SEND_MARGIN_S:g} s; "
             "otherwise a slow send outlives its lease and may be sent twice."
         )
+    window = lease - min_lease_s() - SEND_MARGIN_S
+    for name, cost, cost_name in _RATED_SENDS:
+        rate = float(getattr(settings, name))
+        tokens = float(getattr(settings, cost_name)) if cost_name else 1.0
+        if rate > 0 and tokens / rate > window:
+            # The governor would hand such a send back on every claim: never sent, never failed.
+            raise ImproperlyConfigured(
+                f"{name} ({rate:g}/s) is too low for SOS_LEASE_S ({lease:g} s): one "
+                f"{cost}{f' ({cost_name} = {tokens:g})' if cost_name else ''} waits "
+                f"{tokens / rate:g} s for its turn, but the lease leaves {window:g} s to wait "
+                "(SOS_LEASE_S less the send timeout and 2 s). Raise the rate or SOS_LEASE_S."
+            )
+
+
+# Rate setting, what one send costs, and the setting that bounds that cost (SMS segments).
+_RATED_SENDS = (
+    ("SOS_RATE_SMS", "SMS of SOS_SMS_MAX_SEGMENTS segments", "SOS_SMS_MAX_SEGMENTS"),
+    ("SOS_RATE_EMAIL", "email", ""),
+    ("SOS_RATE_WEBHOOK", "webhook", ""),
+    ("SOS_RATE_APPRISE", "Apprise notification", ""),
+)
 
 
 def claim_rounds(*, lease_s: float, timeout_s: float) -> int:

@@ -14,6 +14,8 @@ from django.template.loader import render_to_string
 from modules.sos.ack_links import ack_url
 from modules.sos.channels.base import Message
 from modules.sos.channels.sms import fit_sms, segments
+from modules.sos.inbound.keywords import sms_replies_hint
+from modules.sos.inbound.mail import reply_to_address
 from modules.sos.models import osm_url
 from modules.sos.outbox.job import Job
 
@@ -43,6 +45,7 @@ def _context(job: Job, link: str) -> dict[str, Any]:
         "ack_url": link,
         "raised_at": job.raised_at,
         "site_name": settings.SITE_NAME,
+        "reply_hint": job.kind == "sms" and sms_replies_hint(job.source),  # two-way replies
     }
 
 
@@ -101,4 +104,6 @@ def render_message(job: Job) -> Message:
         payload=webhook_payload(job, link) if job.kind == "webhook" else {},
         severity=job.severity,
         priority=job.severity == "critical",
+        mail_id=job.mail_id,
+        reply_to=reply_to_address(job.delivery_id) if job.kind == "email" else "",
     )

@@ -23,6 +23,9 @@ def _sos_settings(settings: Any) -> None:
     settings.SOS_EMAIL_BACKEND = "locmem"
     settings.SOS_EMAIL_FROM = f"Portal <{SENDER}>"
     settings.PUBLIC_BASE_URL = "http://portal.test"
+    # The rate governor stays out of the way unless a test sets a rate (test_governor.py).
+    settings.SOS_RATE_EMAIL = settings.SOS_RATE_SMS = 0
+    settings.SOS_RATE_WEBHOOK = settings.SOS_RATE_APPRISE = 0
 
 
 @pytest.fixture
@@ -105,3 +108,7 @@ def dispatch() -> Callable[..., Any]:
     from modules.sos.outbox.dispatch import process_due_deliveries
 
     return process_due_deliveries
+
+
+# Two-way replies: the fake SNS (loopback HTTPS, test CA) and its trusted-settings fixture.
+from modules.sos.tests.inbound_peers import fake_sns, sns_peer  # noqa: E402, F401

@@ -33,7 +33,14 @@ def test_raises_an_alert_and_answers_201_with_its_deliveries(operator_api, ops):
     assert body["raised_by"] == "olivia"
     assert body["location"] == {"lat": 52.52, "lon": 13.405, "accuracy_m": 15.0}
     assert body["counts"]["pending"] == 3
-    assert body["progress"] == {"total": 3, "done": 0, "percent": 0, "finished": False}
+    assert body["progress"] == {
+        "total": 3,
+        "done": 0,
+        "percent": 0,
+        "finished": False,
+        "reached": 0,
+        "failed": 0,
+    }
     assert sorted(d["kind"] for d in body["deliveries"]) == ["email", "email", "sms"]
     assert body["replayed"] is False
 

@@ -136,7 +136,7 @@ def test_a_test_alert_goes_to_one_method_even_a_disabled_one(team):
     method = ann.methods.get(kind="sms")
     method.is_enabled = False
     method.save()
-    alert = services.contact_method_test(method=method)
+    alert = services.contact_method_test(method=method).alert
     assert alert.is_test
     assert alert.severity == "info"
     assert list(alert.deliveries.values_list("method_id", flat=True)) == [method.pk]
