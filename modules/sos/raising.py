@@ -225,7 +225,9 @@ def _unsaved_alert(draft: _Draft, groups: Sequence[Group] = ()) -> Alert:
     )
     reminders_begin(alert, now=draft.now)
     policy = draft.policy
-    if policy is None and not (draft.legacy or draft.test):
+    # A group's policy pages people up the chain: never for a notice (severity info, such as a
+    # monitor's recovery), which nobody has to act on. An alert naming a policy still follows it.
+    if policy is None and not (draft.legacy or draft.test) and draft.severity != Severity.INFO:
         policy = default_policy(groups)
     if policy is not None:
         escalation_begin(alert, policy, now=draft.now)

@@ -199,7 +199,7 @@ _lock = threading.Lock()
 
 
 def rates_from_settings() -> dict[str, float]:
-    return {kind: float(getattr(settings, name, 0) or 0) for kind, name in RATE_SETTINGS.items()}
+    return {kind: float(getattr(settings, name)) for kind, name in RATE_SETTINGS.items()}
 
 
 def get_governor() -> Governor:

@@ -232,6 +232,21 @@ def test_an_alert_follows_its_groups_default_policy(team, dispatch):
     assert own.next_reminder_at is not None
 
 
+def test_a_notice_does_not_take_its_groups_policy(team, dispatch):
+    # A monitor's recovery is an info notice to the monitor's group: nobody is paged up the chain.
+    Group.objects.filter(name="ops").update(
+        escalation_policy=policy("night", {"groups": ["leads"], "delay_min": 5})
+    )
+    start = timezone.now()
+    notice = services.alert_raise(
+        message="web1 is up again", severity="info", groups=["ops"], source="netprobe", now=start
+    ).alert
+    assert notice.escalation_policy is None
+    assert notice.next_escalation_at is None
+    urgent = services.alert_raise(message="web1 is down", groups=["ops"], now=start).alert
+    assert urgent.escalation_policy is not None
+
+
 def test_a_policy_and_own_reminders_cannot_be_asked_for_together(team):
     policy("both", {"groups": ["leads"], "delay_min": 5})
     with pytest.raises(InvalidAlert) as info:
