@@ -27,7 +27,7 @@ for i in range({count}):
     services.monitor_create(
         name=f"m{{i}}",
         kind="http",
-        target="{url}/text?body=m{{i}}",
+        target="{url}{path}",
         interval_s={interval},
         enabled=False,
     )
@@ -51,8 +51,16 @@ def database(migrated: Path, tmp_path: Path) -> Path:
     return db
 
 
-def create_monitors(db: Path, url: str, *, count: int, interval: int, delay: float) -> None:
-    script = CREATE.format(count=count, url=url, interval=interval, delay=delay)
+def create_monitors(
+    db: Path,
+    url: str,
+    *,
+    count: int,
+    interval: int,
+    delay: float,
+    path: str = "/text?body=m{{i}}",  # {{i}}: the monitor's number, in the script's f-string
+) -> None:
+    script = CREATE.format(count=count, url=url, interval=interval, delay=delay, path=path)
     manage(portal_env(db), "shell", "-c", script)
 
 
@@ -80,8 +88,11 @@ def test_two_web_processes_run_each_due_monitor_once(
     logs = [tmp_path / "web1.log", tmp_path / "web2.log"]
     count = 24
     with web_process(env, logs[0]), web_process(env, logs[1]):
-        # All due at the same instant, a little after both servers have seen them.
-        create_monitors(database, http_server.url, count=count, interval=30, delay=2)
+        # All due at the same instant, a little after both servers have seen them; each probe
+        # takes 300 ms, so one process's waves cannot drain them all between the other's ticks.
+        create_monitors(
+            database, http_server.url, count=count, interval=30, delay=2, path="/delay/300?m={{i}}"
+        )
         wait_for(lambda: len({m for m, _, _ in results(database)}) == count, 30, "every monitor")
         time.sleep(2)  # a second run of any of them, if the claims let one through, lands now
 
