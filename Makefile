@@ -118,8 +118,9 @@ aws-stacks: dev-deps
 aws-settings: dev-deps
 	$(PY) -m ops.aws.settings --stage $(or $(ZAPPA_STAGE),$(STAGE)) --aws-stage $(STAGE)
 
-# bench/load.py's helpers (its Locust file and its baseline site) are not benchmarks themselves.
-BENCHMARKS := $(filter-out bench/locustfile.py bench/load_site.py,$(wildcard bench/*.py))
+# bench/load.py's helpers (its Locust file and its baseline site) and the helpers the benchmarks
+# share (bench/_common.py) are not benchmarks themselves.
+BENCHMARKS := $(filter-out bench/locustfile.py bench/load_site.py bench/_common.py,$(wildcard bench/*.py))
 bench: dev-deps
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(PY) $$b || exit 1; done
 

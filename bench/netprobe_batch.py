@@ -14,19 +14,22 @@ Run from the repository root: .venv/bin/python bench/netprobe_batch.py
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._common import (  # noqa: E402
+    ServerProcesses,
+    medians_s,
+    portal_env,
+    ratio_line,
+    serve_http_target,
+    setup_django,
+)
 
 BATCH = 50
 BATCH_DELAY_MS = 200
@@ -37,59 +40,14 @@ BATCH_TARGET = 1.5
 API_TARGET = 1.2
 
 
-def serve(conn: Connection) -> None:
-    from modules.netprobe.tests.httpserver import LoopbackHTTPServer
-
-    with LoopbackHTTPServer() as server:
-        conn.send(server.url)
-        conn.recv()  # until told to stop
-
-
-def configure(tmp: str) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
-            "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
-            "STATIC_ROOT": tmp,  # no collectstatic for a benchmark of the API
-            "EGRESS_ALLOWED_NETWORKS": "127.0.0.0/8",
-            "ALLOWED_HOSTS": "testserver",
-            "LOG_LEVEL": "warning",
-            "LOG_FORMAT": "text",
-        }
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
-
-def medians_s(runs: int, *actions: Callable[[], Any]) -> list[float]:
-    """Median wall time of each action; the actions alternate, so a busy machine slows all alike."""
-    times: list[list[float]] = [[] for _ in actions]
-    for _ in range(runs):
-        for action, samples in zip(actions, times, strict=True):
-            t0 = time.perf_counter()
-            action()
-            samples.append(time.perf_counter() - t0)
-    return [statistics.median(samples) for samples in times]
-
-
 def main() -> int:
-    context = multiprocessing.get_context("spawn")
-    here, there = context.Pipe()
-    server = context.Process(target=serve, args=(there,), daemon=True)
-    server.start()
-    base = here.recv()
+    target = ServerProcesses(serve_http_target)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            configure(tmp)
-            return run(base)
+            setup_django(portal_env(tmp, LOG_LEVEL="warning"), migrate=True)
+            return run(target.greetings[0])
     finally:
-        here.send("stop")
-        server.join(timeout=5)
+        target.close()
 
 
 def run(base: str) -> int:
@@ -131,11 +89,11 @@ def run(base: str) -> int:
     workers = settings.NETPROBE_BATCH_WORKERS
     print(f"single probe via the API (server waits {BATCH_DELAY_MS} ms): {single * 1000:.1f} ms")
     print(f"batch of {BATCH} via the API ({workers} workers): {batch_time * 1000:.1f} ms")
-    print(f"batch / single = {batch_ratio:.2f} x (target <= {BATCH_TARGET} x)")
+    batch_ok = ratio_line("batch / single", batch_ratio, BATCH_TARGET)
     print(f"engine directly (server waits {API_DELAY_MS} ms): {direct * 1000:.1f} ms")
     print(f"POST /api/netprobe/probes/: {api * 1000:.1f} ms")
-    print(f"API / engine = {api_ratio:.3f} x (target <= {API_TARGET} x)")
-    ok = batch_ratio <= BATCH_TARGET and api_ratio <= API_TARGET
+    api_ok = ratio_line("API / engine", api_ratio, API_TARGET, digits=3)
+    ok = batch_ok and api_ok
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

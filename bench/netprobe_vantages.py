@@ -23,20 +23,25 @@ Run from the repository root: .venv/bin/python bench/netprobe_vantages.py
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._common import (  # noqa: E402
+    ServerProcesses,
+    medians_s,
+    portal_env,
+    ratio_line,
+    serve_http_target,
+    setup_django,
+)
 
 FAN_OUT = 5
 PATH_DELAY_S = 0.1
@@ -49,67 +54,23 @@ BLIND_HOST = "127.0.0.9"  # a vantage whose egress policy refuses the target
 STOPPED_URL = "http://127.0.0.10:9"  # a vantage that is down: nothing listens there
 
 
-def serve(conn: Connection) -> None:
-    from modules.netprobe.tests.httpserver import LoopbackHTTPServer
-
-    with LoopbackHTTPServer() as server:
-        conn.send(server.url)
-        conn.recv()  # until told to stop
-
-
-def configure(tmp: str) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
-            "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
-            "STATIC_ROOT": tmp,
-            "EGRESS_ALLOWED_NETWORKS": "127.0.0.0/8",
-            "ALLOWED_HOSTS": "testserver",
-            "NETPROBE_SCHEDULER": "off",  # the bench drives monitor_run_due itself
-            "SOS_WAKE": "none",  # alerts are rows; nobody is sent anything
-            "LOG_LEVEL": "error",
-            "LOG_FORMAT": "text",
-        }
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
-
-def medians_s(runs: int, *actions: Callable[[], Any]) -> list[float]:
-    """Median wall time of each action; the actions alternate, so a busy machine slows all alike."""
-    times: list[list[float]] = [[] for _ in actions]
-    for _ in range(runs):
-        for action, samples in zip(actions, times, strict=True):
-            t0 = time.perf_counter()
-            action()
-            samples.append(time.perf_counter() - t0)
-    return [statistics.median(samples) for samples in times]
-
-
 def main() -> int:
     from modules.netprobe.tests.vantages import start_vantages
 
-    context = multiprocessing.get_context("spawn")
-    here, there = context.Pipe()
-    target = context.Process(target=serve, args=(there,), daemon=True)
-    target.start()
-    base = here.recv()
-
-    def stop_target() -> None:
-        if target.is_alive():
-            here.send("stop")
-            target.join(timeout=5)
+    target = ServerProcesses(serve_http_target)
+    base = target.greetings[0]
 
     # Requests reach a vantage through its relay (127.0.0.1) as well as directly.
     hosts = ",".join([*HOSTS, BLIND_HOST, "127.0.0.1"])
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            configure(tmp)
+            env = portal_env(
+                tmp,
+                NETPROBE_SCHEDULER="off",  # the bench drives monitor_run_due itself
+                SOS_WAKE="none",  # alerts are rows; nobody is sent anything
+                LOG_LEVEL="error",
+            )
+            setup_django(env, migrate=True)
             home = Path(tmp)
             with (
                 start_vantages(home / "v", HOSTS, env={"ALLOWED_HOSTS": hosts}) as fleet,
@@ -120,9 +81,9 @@ def main() -> int:
                     env={"ALLOWED_HOSTS": hosts, "EGRESS_ALLOWED_NETWORKS": ""},
                 ) as blind,
             ):
-                return run(base, fleet, blind[0], stop_target)
+                return run(base, fleet, blind[0], target.close)
     finally:
-        stop_target()
+        target.close()
 
 
 def run(base: str, fleet: list[Any], blind: Any, stop_target: Callable[[], None]) -> int:
@@ -168,11 +129,9 @@ def fan_out(client: Any, base: str, far: list[str]) -> bool:
 
     measure(far)  # warm-up: imports, first queries, the vantages' first requests
     one, five = medians_s(FAN_OUT_RUNS, lambda: measure(far[:1]), lambda: measure(far))
-    ratio = five / one
     print(f"http probe from 1 vantage ({PATH_DELAY_S * 1000:.0f} ms path): {one * 1000:.1f} ms")
     print(f"http probe from {len(far)} vantages at once: {five * 1000:.1f} ms")
-    print(f"{len(far)} / 1 = {ratio:.2f} x (target <= {FAN_OUT_TARGET} x)")
-    return ratio <= FAN_OUT_TARGET
+    return ratio_line(f"{len(far)} / 1", five / one, FAN_OUT_TARGET)
 
 
 def make_monitor(name: str, base: str, locations: list[str]) -> Any:

@@ -16,13 +16,11 @@ Run from the repository root: .venv/bin/python bench/sos_fanout.py --drill
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from multiprocessing.connection import Connection
@@ -31,6 +29,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._common import (  # noqa: E402
+    ALERT_MESSAGE,
+    ServerProcesses,
+    bench_job,
+    doubles,
+    drop_database,
+    pipeline_within,
+    recreate_database,
+    setup_django,
+    sos_env,
+)
 
 N = int(os.environ.get("SOS_DRILL_N", "10000"))
 PROCESSES = 4
@@ -74,40 +84,19 @@ def serve_receiver(conn: Connection) -> None:
             return
 
 
-class Receivers:
+class Receivers(ServerProcesses):
     def __init__(self, count: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conns: list[Connection] = []
-        self._processes = []
-        self.ports: list[int] = []
-        for _ in range(count):
-            parent, child = context.Pipe()
-            process = context.Process(target=serve_receiver, args=(child,), daemon=True)
-            process.start()
-            self._conns.append(parent)
-            self._processes.append(process)
-            self.ports.append(parent.recv())
-        self._lock = threading.Lock()
-
-    def ask(self, command: str) -> list[Any]:
-        with self._lock:
-            for conn in self._conns:
-                conn.send(command)
-            return [conn.recv() for conn in self._conns]
+        super().__init__(serve_receiver, count)
+        self.ports: list[int] = self.greetings
 
     def count(self) -> int:
-        return sum(self.ask("count"))
+        return sum(self.ask_all("count"))
 
     def log(self) -> list[tuple[str, float]]:
-        return [entry for part in self.ask("log") for entry in part]
+        return [entry for part in self.ask_all("log") for entry in part]
 
     def clear(self) -> None:
-        self.ask("clear")
-
-    def close(self) -> None:
-        self.ask("quit")
-        for process in self._processes:
-            process.join(5)
+        self.ask_all("clear")
 
 
 def url(ports: list[int], i: int) -> str:
@@ -117,45 +106,17 @@ def url(ports: list[int], i: int) -> str:
 def environment(ports: list[int]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
     env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=f"{SERVER}/{DATABASE}",
-        DATABASE_CONN_MAX_AGE="600",
-        PORTAL_MODULES="sos",
-        SOS_WAKE="none",
-        SOS_LEASE_S=str(LEASE_S),
-        SOS_SEND_TIMEOUT_S=str(SEND_TIMEOUT_S),
-        SOS_WORKERS=str(THREADS),
-        SOS_BACKOFF_BASE_S="0.5",
-        SOS_BACKOFF_MAX_S="2",
-        SOS_MAX_ATTEMPTS="30",
-        PUBLIC_BASE_URL="http://portal.bench",
-        EGRESS_ALLOWED_NETWORKS="127.0.0.0/8",
-        LOG_LEVEL="error",
-        SOS_DRILL_PORTS=",".join(map(str, ports)),
+        sos_env(
+            DATABASE_URL=f"{SERVER}/{DATABASE}",
+            DATABASE_CONN_MAX_AGE="600",
+            SOS_LEASE_S=str(LEASE_S),
+            SOS_SEND_TIMEOUT_S=str(SEND_TIMEOUT_S),
+            SOS_WORKERS=str(THREADS),
+            EGRESS_ALLOWED_NETWORKS="127.0.0.0/8",
+            SOS_DRILL_PORTS=",".join(map(str, ports)),
+        )
     )
     return env
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-
-
-def drop_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-
-
-def setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
 
 
 def create_contacts(ports: list[int]) -> None:
@@ -185,32 +146,18 @@ def bare_share(index: int) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from modules.sos.outbox.dispatch import default_channels, send_job
-    from modules.sos.outbox.job import Job
 
     ports = [int(p) for p in os.environ["SOS_DRILL_PORTS"].split(",")]
     now = datetime.now(UTC)
     jobs = [
-        Job(
+        bench_job(
             delivery_id=10_000_000 + i,
-            lease_token="",
-            attempt=1,
-            round=0,
             kind="webhook",
             address=url(ports, i),
             secret="x" * 64,
             contact_name=f"Person {i:05}",
             method_id=i,
-            escalation=False,
-            alert_id=0,
-            message="Evacuate building 2 now",
-            severity="critical",
-            is_test=False,
-            require_ack=False,
-            source="bench",
             raised_at=now,
-            latitude=None,
-            longitude=None,
-            accuracy_m=None,
         )
         for i in range(index, N, PROCESSES)
     ]
@@ -296,7 +243,7 @@ def raise_alert() -> tuple[int, float, float]:
     from modules.sos import services
 
     started = time.time()
-    alert = services.alert_raise(message="Evacuate building 2 now", groups=["everyone"]).alert
+    alert = services.alert_raise(message=ALERT_MESSAGE, groups=["everyone"]).alert
     return alert.pk, started, time.time()
 
 
@@ -358,7 +305,7 @@ def kill_run(receivers: Receivers, workers: Workers) -> dict[str, Any]:
         "resent_first": min(resent, default=0.0),
         "resent_last": max(resent, default=0.0),
         "backlog_end": max(others, default=0.0),
-        "doubles": sum(1 for n in counts.values() if n > 1),
+        "doubles": doubles(counts),
         "distinct": len(counts),
         "elapsed": end - committed,
         "states": states(alert_id),
@@ -369,7 +316,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="sos-drill-"))
     receivers = Receivers(RECEIVERS)
     env = environment(receivers.ports)
-    recreate_database()
+    recreate_database(SERVER, DATABASE)
     workers: Workers | None = None
     try:
         setup_django(env)
@@ -389,21 +336,21 @@ def main() -> int:
         for _ in range(ROUNDS):  # alternated, best of each: the host may be busy meanwhile
             bares.append(bare_loop(env))
             counts, _ = receipts(receivers)
-            doubles = sum(1 for n in counts.values() if n > 1)
-            print(f"  bare loop: {bares[-1]:.2f} s, received {len(counts)}/{N}, {doubles} twice")
-            ok &= len(counts) == N and doubles == 0
+            twice = doubles(counts)
+            print(f"  bare loop: {bares[-1]:.2f} s, received {len(counts)}/{N}, {twice} twice")
+            ok &= len(counts) == N and twice == 0
 
             alert_id, raised, committed = raise_alert()
             end = wait_all_sent(alert_id)
             pipes.append(end - committed)
             counts, _ = receipts(receivers)
-            doubles = sum(1 for n in counts.values() if n > 1)
+            twice = doubles(counts)
             rows = states(alert_id)
             print(
-                f"  pipeline: {pipes[-1]:.2f} s, received {len(counts)}/{N}, {doubles} twice, "
+                f"  pipeline: {pipes[-1]:.2f} s, received {len(counts)}/{N}, {twice} twice, "
                 f"rows {dict(rows)}"
             )
-            ok &= len(counts) == N and doubles == 0 and rows == Counter({"sent": N})
+            ok &= len(counts) == N and twice == 0 and rows == Counter({"sent": N})
         bare, piped, raising = min(bares), min(pipes), committed - raised
 
         print(f"Kill: the same alert again; worker 0 is SIGKILLed after {KILL_AFTER:.0%} arrived")
@@ -431,9 +378,7 @@ def main() -> int:
               f"+{kill['backlog_end']:.2f} s")  # fmt: skip
         print(f"doubles after the kill: {kill['doubles']} (limit: the {THREADS} sends the dead "
               f"worker could have in flight)")  # fmt: skip
-        if ratio > TARGET_RATIO:
-            print(f"FAIL: the pipeline took {ratio:.2f}x the bare loop")
-            ok = False
+        ok &= pipeline_within(ratio, TARGET_RATIO)
         if kill["orphans_received"] < kill["orphans"] or kill["resent_last"] > bound:
             print(f"FAIL: the dead worker's rows took {kill['resent_last']:.2f} s (> {bound} s)")
             ok = False
@@ -449,7 +394,7 @@ def main() -> int:
 
         connections.close_all()
         receivers.close()
-        drop_database()
+        drop_database(SERVER, DATABASE)
 
 
 if __name__ == "__main__":

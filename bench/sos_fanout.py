@@ -14,7 +14,6 @@ killed mid-run): bench/sos_drill.py.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import sys
@@ -30,6 +29,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import (  # noqa: E402
+    ALERT_MESSAGE,
+    ServerProcesses,
+    bench_job,
+    doubles,
+    pipeline_within,
+    setup_django,
+    sos_env,
+)
 from modules.sos.tests.peers import MailHandler, SmtpServer, WebhookReceiver  # noqa: E402
 
 N = int(os.environ.get("SOS_BENCH_N", "1000"))
@@ -68,53 +76,28 @@ def serve_peers(conn: Connection) -> None:
             return
 
 
-class Peers:
+class Peers(ServerProcesses):
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=serve_peers, args=(child,), daemon=True)
-        self._process.start()
-        self.smtp_port, self.http_port = self._conn.recv()
-        self._lock = threading.Lock()
+        super().__init__(serve_peers)
+        self.smtp_port, self.http_port = self.greetings[0]
 
     def ask(self, command: str) -> Any:
-        with self._lock:
-            self._conn.send(command)
-            return self._conn.recv()
+        return self.ask_all(command)[0]
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.http_port}{path}"
 
-    def close(self) -> None:
-        self.ask("quit")
-        self._process.join(5)
-
 
 def configure(tmp: str, smtp_port: int) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
-            "PORTAL_MODULES": "sos",
-            "SOS_WAKE": "none",
-            "SOS_WORKERS": str(WORKERS),
-            "SOS_EMAIL_BACKEND": "smtp",
-            "EMAIL_HOST": "127.0.0.1",
-            "EMAIL_PORT": str(smtp_port),
-            "EMAIL_TIMEOUT": "5",
-            "SOS_BACKOFF_BASE_S": "0.5",
-            "SOS_BACKOFF_MAX_S": "2",
-            "SOS_MAX_ATTEMPTS": "30",
-            "PUBLIC_BASE_URL": "http://portal.bench",
-            "LOG_LEVEL": "error",
-        }
+    env = sos_env(
+        DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3",
+        SOS_WORKERS=str(WORKERS),
+        SOS_EMAIL_BACKEND="smtp",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_port),
+        EMAIL_TIMEOUT="5",
     )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(env, migrate=True)
 
 
 def create_contacts(hooks: Peers) -> None:
@@ -142,31 +125,17 @@ def bare_loop() -> float:
     """The same messages, rendered and sent by the same senders, one by one, no database."""
     from modules.sos.models import ContactMethod
     from modules.sos.outbox.dispatch import default_channels, send_job
-    from modules.sos.outbox.job import Job
 
     now = datetime.now(UTC)
     jobs = [
-        Job(
+        bench_job(
             delivery_id=10_000_000 + m.pk,
-            lease_token="",
-            attempt=1,
-            round=0,
             kind=m.kind,
             address=m.address,
             secret=m.secret,
             contact_name=m.contact.name,
             method_id=m.pk,
-            escalation=False,
-            alert_id=0,
-            message="Evacuate building 2 now",
-            severity="critical",
-            is_test=False,
-            require_ack=False,
-            source="bench",
             raised_at=now,
-            latitude=None,
-            longitude=None,
-            accuracy_m=None,
         )
         for m in ContactMethod.objects.select_related("contact").order_by("id")
     ]
@@ -185,7 +154,7 @@ def pipeline(workers: int) -> tuple[float, int]:
     from modules.sos.outbox.dispatch import process_due_deliveries
 
     started = time.perf_counter()
-    alert = services.alert_raise(message="Evacuate building 2 now", groups=["everyone"]).alert
+    alert = services.alert_raise(message=ALERT_MESSAGE, groups=["everyone"]).alert
     process_due_deliveries(workers=workers)
     elapsed = time.perf_counter() - started
     return elapsed, alert.pk
@@ -221,7 +190,7 @@ def outage(peers: Peers) -> tuple[float, int]:
     saboteur = threading.Thread(target=break_smtp, daemon=True)
     saboteur.start()
     started = time.perf_counter()
-    alert = services.alert_raise(message="Evacuate building 2 now", groups=["everyone"]).alert
+    alert = services.alert_raise(message=ALERT_MESSAGE, groups=["everyone"]).alert
     drain_until_done(alert.pk, deadline_s=120)
     elapsed = time.perf_counter() - started
     saboteur.join()
@@ -234,7 +203,7 @@ def outage(peers: Peers) -> tuple[float, int]:
 def check(alert_id: int | None, keys: Counter[str], label: str) -> bool:
     from modules.sos.models import Delivery
 
-    twice = sum(1 for n in keys.values() if n > 1)
+    twice = doubles(keys)
     if twice and alert_id is not None:
         from modules.sos.models import AlertEvent
 
@@ -289,9 +258,7 @@ def main() -> int:
             f"with a {OUTAGE_S:g} s SMTP outage, {WORKERS} workers    {out:6.2f} s  "
             f"{retried} transient failures retried; exactly once: {'yes' if ok else 'NO'}"
         )
-        if ratio > TARGET_RATIO:
-            print(f"FAIL: the pipeline took {ratio:.2f}x the bare loop")
-            ok = False
+        ok &= pipeline_within(ratio, TARGET_RATIO)
         print("PASS" if ok else "FAIL")
         return 0 if ok else 1
     finally:

@@ -11,6 +11,7 @@ anything runs, their index in details.fields.items.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from django.db.models import QuerySet
@@ -25,6 +26,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -43,6 +45,7 @@ from modules.netprobe.serializers import (
     ProbeResultSerializer,
     TransitionSerializer,
 )
+from modules.netprobe.vantages.measure import measurement_get
 from modules.netprobe.vantages.serializers import (
     BatchMeasurementsSerializer,
     MeasurementSerializer,
@@ -150,6 +153,30 @@ class ProbeViewSet(
             return Response(ProbeResultSerializer(row).data, status=status.HTTP_201_CREATED)
         measurement = services.probe_run(spec=spec, user=request.user, locations=locations)
         return Response(MeasurementSerializer(measurement).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="One measurement from several locations",
+        description=(
+            "A stored measurement in the shape `POST` answered it: every location asked, "
+            "`vantage_unavailable` ones with their `reason` (`latency_ms` is not stored: null). "
+            "404 `not_found` when nothing of it was stored (no location answered)."
+        ),
+        responses={200: MeasurementSerializer},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"measurements/(?P<measurement>[0-9a-fA-F-]{32,36})",
+        url_name="measurement",
+    )
+    def measurement(self, request: Request, measurement: str) -> Response:
+        try:
+            found = measurement_get(uuid.UUID(measurement))
+        except ValueError:
+            found = None
+        if found is None:
+            raise NotFound("No measurement with this id.")
+        return Response(MeasurementSerializer(found).data)
 
 
 class BatchView(APIView):

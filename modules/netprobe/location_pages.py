@@ -19,7 +19,7 @@ from django.shortcuts import redirect
 
 from modules.netprobe import quorum
 from modules.netprobe.maintenance import Span
-from modules.netprobe.models import Monitor, MonitorLocation, ProbeResult
+from modules.netprobe.models import Monitor, MonitorLocation, ProbeResult, UnavailableLocation
 from modules.netprobe.present import heartbeat, tone, waterfall
 from modules.netprobe.selectors import HEARTBEATS
 from modules.netprobe.vantages.measure import Measurement
@@ -123,24 +123,21 @@ def monitor_location_rows(monitor: Monitor, *, spans: Sequence[Span] = ()) -> di
 
 def measurement_view(row: ProbeResult) -> dict[str, Any] | None:
     """The locations of `row`'s measurement side by side, fastest first; None for a result
-    measured from one place. Locations that did not answer stored no row: what the monitor's
-    location states kept of that round (the reason) is listed instead."""
+    measured from one place. Locations that did not answer stored no result: their reason, kept
+    with the measurement (UnavailableLocation: an ad-hoc one's or a monitor's round), is listed."""
     if row.measurement is None:
         return None
     rows = list(
         ProbeResult.objects.filter(measurement=row.measurement).defer("options", "resolved")
     )
-    if len(rows) < 2 and row.monitor_id is None:
+    unavailable = list(
+        UnavailableLocation.objects.filter(measurement=row.measurement)
+        .exclude(location__in=[r.location for r in rows])
+        .annotate(unavailable_reason=F("reason"))
+        .values("location", "unavailable_reason")
+    )
+    if len(rows) + len(unavailable) < 2 and row.monitor_id is None:
         return None
-    unavailable = []
-    if row.monitor_id is not None:
-        unavailable = list(
-            MonitorLocation.objects.filter(
-                monitor_id=row.monitor_id, last_measurement=row.measurement
-            )
-            .exclude(unavailable_reason="")
-            .values("location", "unavailable_reason")
-        )
     entries = [_entry(r, current=row) for r in rows]
     entries.sort(key=lambda e: (e["total_ms"] is None, e["total_ms"] or 0.0, e["location"]))
     timed = [e for e in entries if e["total_ms"] is not None]
@@ -176,8 +173,8 @@ def _entry(r: ProbeResult, *, current: ProbeResult) -> dict[str, Any]:
 
 def measurement_redirect(request: HttpRequest, measurement: Measurement) -> HttpResponse:
     """After a run from several locations: the result page of the first location that answered
-    (it shows them all side by side); the unavailable ones are said on the page, as messages,
-    since they store no row."""
+    (it shows them all side by side, the unavailable ones with their reason, also said here as
+    messages)."""
     for entry in measurement.entries:
         if entry.row is None:
             messages.warning(request, f"{entry.location}: vantage unavailable ({entry.reason}).")

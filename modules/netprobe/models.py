@@ -219,6 +219,24 @@ class MonitorLocation(models.Model):
         return f"{self.monitor} @ {self.location}: {self.state}"
 
 
+class UnavailableLocation(models.Model):
+    """A location asked in a measurement (ad-hoc, or a monitor's round) that did not answer (its
+    vantage down, slow or refusing): it stores no ProbeResult, so a failure count never includes
+    it, but the measurement still says it was asked and why it is missing. Pruned by `at` with
+    the results (services.results_prune)."""
+
+    measurement = models.UUIDField(db_index=True)
+    location = models.CharField(max_length=64)
+    reason = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["measurement", "location"]
+
+    def __str__(self) -> str:
+        return f"{self.location} unavailable in {self.measurement}"
+
+
 class Vantage(models.Model):
     """A remote copy of NetProbe (NETPROBE_ROLE=vantage) the hub sends signed probes to."""
 

@@ -7,13 +7,12 @@ info alert. Every transition is a row, written before the alert is attempted; an
 recorded on it, never lost.
 
 Running the due monitors (claims, one pool for every call): monitor_runs.py; a monitor run from
-several locations records its rounds by quorum: quorum.py.
+several locations records its rounds by quorum: quorum.py; the transition row and its alert,
+for both: transitions.py.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,16 +20,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from modules.netprobe import maintenance, monitor_locations
+from modules.netprobe import monitor_locations
 from modules.netprobe.models import Monitor, MonitorTransition, ProbeResult
 from modules.netprobe.probes import ProbeOptionsError
 from modules.netprobe.runner import (
     probe_validate,
     target_precheck,
 )
-from modules.sos import services as sos  # monitors alert through SOS; the FK ties them anyway
-
-logger = logging.getLogger("modules.netprobe.monitors")
+from modules.netprobe.transitions import Verdict, monitor_transition
 
 SPEC_FIELDS = ("kind", "target", "options")
 EDITABLE = (
@@ -229,51 +226,24 @@ def monitor_record(
 ) -> MonitorTransition | None:
     """Apply one result to the state machine; returns the transition it caused, if any
     (None too when the monitor has been deleted meanwhile)."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        current = Monitor.objects.select_for_update().filter(pk=monitor.pk).first()
-        if current is None:  # deleted meanwhile: nothing left to record on
-            return None
+
+    def decide(current: Monitor) -> Verdict:
         if result.ok:
             current.consecutive_successes += 1
             current.consecutive_failures = 0
         else:
             current.consecutive_failures += 1
             current.consecutive_successes = 0
-        new_state = _next_state(current, result.ok)
         current.last_result = result
         current.last_run_at = result.started_at
-        change = None
-        if new_state != current.state:
-            change = MonitorTransition.objects.create(
-                monitor=current,
-                from_state=current.state,
-                to_state=new_state,
-                at=now,
-                result=result,
-                reason=_reason(current, result)[:500],
-            )
-            current.state = new_state
-        current.save(
-            update_fields=[
-                "consecutive_successes",
-                "consecutive_failures",
-                "last_result",
-                "last_run_at",
-                "state",
-                "updated_at",
-            ]
-        )
-    for name in ("state", "consecutive_successes", "consecutive_failures", "last_result"):
-        setattr(monitor, name, getattr(current, name))
-    monitor.last_run_at = current.last_run_at
-    monitor_alert(
-        monitor=current,
-        change=change,
-        now=now,
-        message=lambda down: _message(current, result, down=down),
+        return Verdict(_next_state(current, result.ok), result, _reason(current, result))
+
+    return monitor_transition(
+        monitor=monitor,
+        now=now or timezone.now(),
+        decide=decide,
+        message=lambda current, down: _message(current, result, down=down),
     )
-    return change
 
 
 def _next_state(monitor: Monitor, ok: bool) -> str:
@@ -311,74 +281,6 @@ def _reason(monitor: Monitor, result: ProbeResult) -> str:
         return f"{monitor.consecutive_successes} consecutive success(es)"
     error = f"{result.error_code}: {result.error_message}" if result.error_code else result.status
     return f"{monitor.consecutive_failures} consecutive failure(s); last: {error}"
-
-
-def monitor_alert(
-    *,
-    monitor: Monitor,
-    change: MonitorTransition | None,
-    now: datetime,
-    message: Callable[[bool], str],
-) -> None:
-    """Tell SOS Broadcast what a recorded result changed, when a group is set: going down and
-    recovering alert (unless maintenance silenced the transition; its reason says so); a monitor
-    that went down during maintenance and is still down once it ended gets its alert now, once,
-    saying since when. `message(down)` words the alert."""
-    if change is not None and (
-        change.to_state == State.DOWN
-        or (change.from_state == State.DOWN and change.to_state == State.UP)
-    ):
-        if monitor.sos_group_id is None or maintenance.alert_suppressed(monitor, change):
-            return
-        _send(monitor, change, message(change.to_state == State.DOWN))
-    elif change is None and monitor.state == State.DOWN:
-        outage = maintenance.alert_owed(monitor, now)
-        if outage is not None:
-            since = f"down since {outage.at:%Y-%m-%d %H:%M} UTC, during maintenance"
-            _send(monitor, outage, f"{message(True)}; {since}")
-
-
-def _send(monitor: Monitor, change: MonitorTransition, message: str) -> None:
-    """Tell SOS Broadcast about the transition; record what happened on it."""
-    alert_id: int | None = None
-    error = ""
-    key = monitor.dedup_key
-    recovery_key = f"{key}-recovered"
-    try:
-        if change.to_state == State.DOWN:
-            _resolve(recovery_key, "The monitor went down again")
-            raised = sos.alert_raise(
-                message=message,
-                severity="critical",
-                groups=[monitor.sos_group_id],
-                source="netprobe",
-                dedup_key=key,
-            )
-        else:
-            _resolve(key, "The monitor recovered")
-            # Its own key: an open recovery notice must not swallow the next down alert.
-            raised = sos.alert_raise(
-                message=message,
-                severity="info",
-                groups=[monitor.sos_group_id],
-                source="netprobe",
-                dedup_key=recovery_key,
-            )
-        alert_id = raised.alert.pk
-    except Exception as exc:  # SOS failing must not lose the transition
-        logger.warning("NetProbe monitor %s: SOS alert failed: %s", monitor.pk, exc)
-        error = f"{type(exc).__name__}: {exc}"
-    MonitorTransition.objects.filter(pk=change.pk).update(
-        alert_id=alert_id, alert_error=error[:2000]
-    )
-    change.alert_id, change.alert_error = alert_id, error[:2000]
-
-
-def _resolve(dedup_key: str, note: str) -> None:
-    try:
-        sos.alert_resolve(dedup_key=dedup_key, note=note)
-    except Exception as exc:  # already closed, or a race with a person closing it
-        logger.info("NetProbe: resolving SOS alert %s: %s", dedup_key, exc)
 
 
 def _message(monitor: Monitor, result: ProbeResult, *, down: bool) -> str:

@@ -17,6 +17,7 @@ from django.utils.text import Truncator
 
 from modules.netprobe.maintenance import Span, covers
 from modules.netprobe.models import Monitor, ProbeResult
+from modules.netprobe.rounds import RoundBeat
 from modules.netprobe.selectors import HEARTBEATS, Point
 from modules.sos.templatetags.sos_time import humanize_seconds
 
@@ -131,12 +132,13 @@ def _whole_minutes(seconds: float) -> str:
 
 
 def heartbeat(
-    results: Sequence[ProbeResult],
+    results: Sequence[ProbeResult] | Sequence[RoundBeat],
     size: int = HEARTBEATS,
     *,
     maintenance: Sequence[Span] = (),
 ) -> dict[str, Any]:
-    """The heartbeat bar: one beat per check, oldest first, padded on the left to `size`.
+    """The heartbeat bar: one beat per check (or per round, rounds.round_beats), oldest first,
+    padded on the left to `size`.
 
     Each beat carries its status as text (title and label), not only as a colour. A failure
     inside a maintenance occurrence (`maintenance`, merged spans) looks as such: `look`."""
@@ -166,13 +168,15 @@ def heartbeat(
     }
 
 
-def _beat_title(row: ProbeResult) -> str:
+def _beat_title(row: ProbeResult | RoundBeat) -> str:
     when = timezone.localtime(row.started_at).strftime("%Y-%m-%d %H:%M:%S %Z")
     text = f"{when} · {row.status}"
     if row.ok and row.response_ms is not None:
         text += f" · {row.response_ms:.0f} ms"
     if row.error_code:
         text += f" · {row.error_code}: {Truncator(row.error_message).chars(160)}"
+    if isinstance(row, RoundBeat):
+        text += f" · {row.note}"
     return text
 
 

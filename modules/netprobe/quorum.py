@@ -19,7 +19,9 @@ How failure_threshold and quorum combine:
   past a threshold) are fewer than quorum. In between it keeps its state: one vantage going
   dark never flips a verdict.
 - A vantage that is unavailable counts as unknown: neither a failure nor a success; its streak
-  and its state are untouched, and the reason is kept on its MonitorLocation row.
+  and its state are untouched; the reason is kept with the round (an UnavailableLocation of its
+  measurement, as an ad-hoc measurement keeps its own) and, for the latest round, on its
+  MonitorLocation row.
 
 So with quorum 2 of 3, one location failing forever never pages anybody; a real outage seen
 everywhere pages after failure_threshold rounds; the alert names the failing locations.
@@ -32,12 +34,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from modules.netprobe import monitoring
 from modules.netprobe.certexpiry import earliest_expiry
-from modules.netprobe.models import Monitor, MonitorLocation, MonitorTransition, ProbeResult
+from modules.netprobe.models import (
+    Monitor,
+    MonitorLocation,
+    MonitorTransition,
+    ProbeResult,
+    UnavailableLocation,
+)
 from modules.netprobe.monitor_locations import (
     ALL,
     enabled_vantages,
@@ -48,6 +55,7 @@ from modules.netprobe.monitor_locations import (
     quorum_of,
 )
 from modules.netprobe.runner import ProbeSpec
+from modules.netprobe.transitions import Verdict, monitor_transition
 from modules.netprobe.vantages.fanout import LocationOutcome
 from modules.netprobe.vantages.measure import rows_of
 
@@ -95,27 +103,47 @@ def monitor_record_round(
     measurement = uuid.uuid4()
     outcomes, rows = rows_of(outcomes, spec, monitor=monitor, measurement=measurement)
     found = Round(rows=rows, count=len(outcomes), quorum=quorum_of(monitor.quorum, len(outcomes)))
-    with transaction.atomic():
-        current = Monitor.objects.select_for_update().filter(pk=monitor.pk).first()
-        if current is None:  # deleted while its probes ran: the results stay, unattached
-            for row in rows:
-                row.monitor = None
-            ProbeResult.objects.bulk_create(rows)
-            found.deleted = True
-            return found
-        ProbeResult.objects.bulk_create(rows)
+
+    def decide(current: Monitor) -> Verdict:
+        _store(rows, outcomes, measurement)
         found.quorum = quorum_of(current.quorum, len(outcomes))
-        _record(current, found, outcomes, measurement, now)
-    for name in ("state", "consecutive_successes", "consecutive_failures", "last_result"):
-        setattr(monitor, name, getattr(current, name))
-    monitor.last_run_at = current.last_run_at
-    monitoring.monitor_alert(
-        monitor=current,
-        change=found.change,
+        return _record(current, found, outcomes, measurement, now)
+
+    def gone() -> None:  # deleted while its probes ran: the results stay, unattached
+        for row in rows:
+            row.monitor = None
+        _store(rows, outcomes, measurement)
+        found.deleted = True
+
+    found.change = monitor_transition(
+        monitor=monitor,
         now=now,
-        message=lambda down: _message(current, found, down=down),
+        decide=decide,
+        message=lambda current, down: _message(current, found, down=down),
+        gone=gone,
     )
     return found
+
+
+def _store(
+    rows: Sequence[ProbeResult], outcomes: Sequence[LocationOutcome], measurement: uuid.UUID
+) -> None:
+    """The round's results, and its locations that did not answer with why (as measure.py
+    stores an ad-hoc measurement's: nothing when no location answered), pruned with them."""
+    ProbeResult.objects.bulk_create(rows)
+    answered = {row.location for row in rows}
+    if not rows:
+        return
+    UnavailableLocation.objects.bulk_create(
+        UnavailableLocation(
+            measurement=measurement,
+            location=o.location,
+            reason=(o.reason or "vantage unavailable")[:500],
+            at=rows[0].started_at,
+        )
+        for o in outcomes
+        if o.location not in answered
+    )
 
 
 def _record(
@@ -124,7 +152,8 @@ def _record(
     outcomes: Sequence[LocationOutcome],
     measurement: uuid.UUID,
     now: datetime,
-) -> None:
+) -> Verdict:
+    """Update each location and the monitor's streaks; decide the monitor's state by quorum."""
     by_location = {row.location: row for row in found.rows}
     states = {
         s.location: s for s in MonitorLocation.objects.select_for_update().filter(monitor=monitor)
@@ -170,26 +199,7 @@ def _record(
     if shown is not None:
         monitor.last_result = shown
         monitor.last_run_at = found.rows[0].started_at
-    if new_state != monitor.state:
-        found.change = MonitorTransition.objects.create(
-            monitor=monitor,
-            from_state=monitor.state,
-            to_state=new_state,
-            at=now,
-            result=shown,
-            reason=_reason(found, new_state)[:500],
-        )
-        monitor.state = new_state
-    monitor.save(
-        update_fields=[
-            "consecutive_successes",
-            "consecutive_failures",
-            "last_result",
-            "last_run_at",
-            "state",
-            "updated_at",
-        ]
-    )
+    return Verdict(new_state, shown, _reason(found, new_state))
 
 
 def _step(place: MonitorLocation, ok: bool, monitor: Monitor) -> None:

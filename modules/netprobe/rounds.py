@@ -19,11 +19,26 @@ number of monitors); only the chart's points come back one per round.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, F, IntegerField, Max, Min, Q, QuerySet, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncDate
 
 from modules.netprobe.maintenance import Span, covers
@@ -31,12 +46,14 @@ from modules.netprobe.models import Monitor, ProbeResult, Status
 from modules.netprobe.vantages.fanout import ALL
 
 _OK = Q(status=Status.OK)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def quorums(monitors: Iterable[Monitor]) -> dict[int, int]:
-    """Monitor id -> failed rows that make one of its rounds down, for the multi-location
-    monitors among `monitors` (each needs `locations` and `quorum`); hub-only ones are absent.
-    One query when one of them runs at "all" (the enabled vantages), else none."""
+def round_plans(monitors: Iterable[Monitor]) -> dict[int, tuple[int, int]]:
+    """Monitor id -> (failed rows that make one of its rounds down, locations a round runs at),
+    for the multi-location monitors among `monitors` (each needs `locations` and `quorum`);
+    hub-only ones are absent. One query when one of them runs at "all" (the enabled vantages),
+    else none."""
     from modules.netprobe import quorum
 
     monitors = list(monitors)
@@ -46,8 +63,13 @@ def quorums(monitors: Iterable[Monitor]) -> dict[int, int]:
     for monitor in monitors:
         places = quorum.monitor_locations(monitor, enabled=enabled)
         if quorum.is_multi(places):
-            found[monitor.pk] = quorum.quorum_of(monitor.quorum, len(places))
+            found[monitor.pk] = (quorum.quorum_of(monitor.quorum, len(places)), len(places))
     return found
+
+
+def quorums(monitors: Iterable[Monitor]) -> dict[int, int]:
+    """The quorum of each of `round_plans`, as uptime and charts need it."""
+    return {pk: need for pk, (need, _) in round_plans(monitors).items()}
 
 
 def quorums_of(monitor_ids: Sequence[int]) -> dict[int, int]:
@@ -169,3 +191,78 @@ def round_points(
             mean = ms / ok_rows if ok_rows and ms is not None else None
             found[pk].append((at, mean, Status.OK))
     return found
+
+
+@dataclass(frozen=True)
+class RoundBeat:
+    """One round as a beat of the monitor's heartbeat bar: its verdict, not any one location's.
+    `pk` is a row of the round (a failed one when the round is down), whose result page shows
+    every location of the round side by side."""
+
+    pk: int
+    status: str
+    started_at: datetime
+    response_ms: float | None
+    note: str
+    error_code: str = ""
+    error_message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.OK
+
+
+def round_beats(monitor_id: int, need: int, limit: int, *, count: int) -> list[RoundBeat]:
+    """The monitor's last `limit` rounds, oldest first, judged by its quorum `need` as uptime
+    is; `count`: the locations a round runs at. Two queries (`monitors_round_beats`)."""
+    return monitors_round_beats({monitor_id: (need, count)}, limit)[monitor_id]
+
+
+def monitors_round_beats(
+    plans: Mapping[int, tuple[int, int]], limit: int
+) -> dict[int, list[RoundBeat]]:
+    """`round_beats` of many monitors (`round_plans`: id -> (quorum, locations)) in two
+    queries, however many there are. Each monitor's rounds are grouped only over its rows since
+    its (2 x limit x locations)-th newest (an index range per monitor, the most locations among
+    them), not its whole history: twice, as rounds where a vantage did not answer store fewer
+    rows; the oldest round, maybe cut, is never among the `limit` newest."""
+    found: dict[int, list[RoundBeat]] = {pk: [] for pk in plans}
+    if not plans:
+        return found
+    depth = 2 * limit * max(max(count, 1) for _, count in plans.values())
+    newest = ProbeResult.objects.filter(monitor_id=OuterRef("pk")).order_by("-started_at")
+    cuts = {
+        pk: cut or _EPOCH
+        for pk, cut in Monitor.objects.filter(pk__in=list(plans))
+        .annotate(cut=Subquery(newest.values("started_at")[depth - 1 : depth]))
+        .values_list("pk", "cut")
+    }
+    recent = Q()
+    for pk, at in cuts.items():
+        recent |= Q(monitor_id=pk, started_at__gte=at)
+    grouped = (
+        _rounds({pk: need for pk, (need, _) in plans.items()}, min(cuts.values(), default=_EPOCH))
+        .filter(recent)
+        .annotate(failed_pk=Min("pk", filter=~_OK), first_pk=Min("pk"))
+        .order_by("monitor_id", "-round_at", "-first_pk")
+    )
+    for r in grouped:
+        beats = found[r["monitor_id"]]
+        if len(beats) < limit:
+            beats.append(_beat(r))
+    return {pk: beats[::-1] for pk, beats in found.items()}
+
+
+def _beat(r: Mapping[str, Any]) -> RoundBeat:
+    failed, answered = r["failed"], r["failed"] + r["ok_rows"]
+    down = failed >= r["need"]
+    mean = r["ok_ms"] / r["ok_rows"] if r["ok_rows"] and r["ok_ms"] is not None else None
+    note = f"{failed} of {answered} location{'s' * (answered != 1)} failed"
+    note += f" (quorum {r['need']})" if failed else ""
+    return RoundBeat(
+        pk=r["failed_pk"] if down else r["first_pk"],
+        status=Status.FAILED if down else Status.OK,
+        started_at=r["round_at"],
+        response_ms=None if down else mean,
+        note=note,
+    )

@@ -265,6 +265,7 @@ def _points(
 
 
 HEARTBEATS = 50
+LIST_DEFER = ("result", "options", "resolved")  # the JSON bodies: not needed in tables
 
 
 def monitor_heartbeats(monitor: Monitor, limit: int = HEARTBEATS) -> list[ProbeResult]:

@@ -14,7 +14,7 @@ from typing import Any, overload
 from django.conf import settings
 from django.utils import timezone
 
-from modules.netprobe.models import Monitor, ProbeResult
+from modules.netprobe.models import Monitor, ProbeResult, UnavailableLocation
 from modules.netprobe.monitor_runs import monitor_run_due
 from modules.netprobe.monitoring import (
     monitor_create,
@@ -180,7 +180,9 @@ def probe_batch(
 def results_prune(
     *, older_than_days: int | None = None, now: datetime | None = None, chunk: int = 1000
 ) -> int:
-    """Delete probe results older than NETPROBE_RETENTION_DAYS; returns how many went.
+    """Delete probe results older than NETPROBE_RETENTION_DAYS, and the unavailable locations
+    of the measurements as old (UnavailableLocation, by its indexed `at`); returns how many
+    probe results went.
 
     In chunks, loading only ids: a row carries a JSON body that need not be read to delete it.
     Monitors and their transitions stay (their links to pruned rows become null).
@@ -195,6 +197,8 @@ def results_prune(
             .values_list("pk", flat=True)[:chunk]
         )
         if not ids:
+            # Stored with their measurement's first result (measure.py, quorum.py): as old.
+            UnavailableLocation.objects.filter(at__lt=cutoff).delete()
             return deleted
         ProbeResult.objects.filter(pk__in=ids).only("pk").delete()
         deleted += len(ids)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from modules.netprobe import api, status_api, views
+from modules.netprobe import api, status_api, views, views_monitor_edit, views_monitors
 from modules.netprobe.vantages import api as vantage_api
 
 urlpatterns = [
@@ -11,15 +11,15 @@ urlpatterns = [
     path("run/", views.run, name="run"),
     path("results/<int:pk>/", views.result_detail, name="result"),
     path("history/", views.history, name="history"),
-    path("monitors/", views.monitors, name="monitors"),
-    path("monitors/live/", views.monitors_live, name="monitors-live"),
-    path("monitors/new/", views.monitor_create, name="monitor-create"),
-    path("monitors/<int:pk>/", views.monitor_detail, name="monitor"),
-    path("monitors/<int:pk>/live/", views.monitor_live, name="monitor-live"),
-    path("monitors/<int:pk>/pause/", views.monitor_pause, name="monitor-pause"),
-    path("monitors/<int:pk>/resume/", views.monitor_resume, name="monitor-resume"),
-    path("monitors/<int:pk>/edit/", views.monitor_edit, name="monitor-edit"),
-    path("monitors/<int:pk>/delete/", views.monitor_delete, name="monitor-delete"),
+    path("monitors/", views_monitors.monitors, name="monitors"),
+    path("monitors/live/", views_monitors.monitors_live, name="monitors-live"),
+    path("monitors/new/", views_monitor_edit.monitor_create, name="monitor-create"),
+    path("monitors/<int:pk>/", views_monitors.monitor_detail, name="monitor"),
+    path("monitors/<int:pk>/live/", views_monitors.monitor_live, name="monitor-live"),
+    path("monitors/<int:pk>/pause/", views_monitor_edit.monitor_pause, name="monitor-pause"),
+    path("monitors/<int:pk>/resume/", views_monitor_edit.monitor_resume, name="monitor-resume"),
+    path("monitors/<int:pk>/edit/", views_monitor_edit.monitor_edit, name="monitor-edit"),
+    path("monitors/<int:pk>/delete/", views_monitor_edit.monitor_delete, name="monitor-delete"),
     path("", include("modules.netprobe.status_manage_urls")),  # status pages, maintenance
 ]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.netprobe import views
+from modules.netprobe import views_monitors
 from modules.netprobe.models import ProbeResult
 from portal.test import browser_login, browser_page, make_user
 
@@ -32,7 +32,7 @@ def wait_until(page, expression: str, timeout_s: float = 15.0) -> None:
 def test_the_location_rows_refresh_and_a_result_compares_the_locations(
     chromium, live_server, transactional_db, answers, monkeypatch
 ):
-    monkeypatch.setattr(views, "LIVE_REFRESH_S", 1)
+    monkeypatch.setattr(views_monitors, "LIVE_REFRESH_S", 1)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     make_user("olivia", role="operator")
     m = multi_monitor()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from modules.netprobe import services, views
+from modules.netprobe import services, views_monitors
 from modules.netprobe.models import Monitor, MonitorTransition
 from portal.test import browser_login, browser_page, make_user
 
@@ -130,7 +130,7 @@ def test_netprobe_pages_fit_a_phone_screen(
 def test_the_monitor_page_refreshes_while_checks_come_in(
     chromium, live_server, transactional_db, screenshots, monkeypatch
 ):
-    monkeypatch.setattr(views, "LIVE_REFRESH_S", 1)
+    monkeypatch.setattr(views_monitors, "LIVE_REFRESH_S", 1)
     make_user("olivia", role="operator")
     monitor = shop_monitor()
 

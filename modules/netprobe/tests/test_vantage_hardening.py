@@ -175,3 +175,11 @@ def test_a_vantage_keeps_replays_per_process_only_when_told_to():
     assert refused.returncode != 0
     assert "NETPROBE_VANTAGE_REPLAY_STORE=process" in refused.stderr
     assert declared.returncode == 0, declared.stderr
+
+
+def test_a_reason_from_a_vantage_is_stored_as_one_printable_line():
+    # A reason is stored with the measurement, and PostgreSQL refuses a NUL in text.
+    from modules.netprobe.vantages.client import one_line
+
+    assert one_line("bad\x00 gate\x07way\r\n  502") == "bad gateway 502"
+    assert len(one_line("x" * 1000)) == 300

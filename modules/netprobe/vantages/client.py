@@ -63,7 +63,8 @@ class Reply:
 
 
 def one_line(text: str, limit: int = MAX_REASON) -> str:
-    text = " ".join(str(text).split())
+    """One line of printable text (a reason is stored, and PostgreSQL refuses NUL), cut."""
+    text = " ".join("".join(c for c in str(text) if c.isprintable() or c.isspace()).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -1,8 +1,11 @@
 """Measurements: one probe (or each probe of a batch) at several locations, stored.
 
 A location that answered is one ProbeResult row with `location` set, the rows of one
-measurement sharing its `measurement` id; a `vantage_unavailable` location stores no row (its
-entry says why). Reached through services.probe_run / probe_batch with `locations=`.
+measurement sharing its `measurement` id; a `vantage_unavailable` location stores no
+ProbeResult (it is neither a success nor a failure) but an UnavailableLocation with the reason,
+so the measurement read back later (`measurement_get`, the result page) still lists it. A
+measurement no location answered stores nothing. Reached through services.probe_run /
+probe_batch with `locations=`.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
-from modules.netprobe.models import Monitor, ProbeResult
+from modules.netprobe.models import LOCAL, Monitor, ProbeResult, UnavailableLocation
 from modules.netprobe.runner import ProbeSpec, build_row
 from modules.netprobe.vantages.fanout import LocationOutcome, LocationStatus, run_pairs
 from modules.netprobe.vantages.locations import invalid, resolve
@@ -59,6 +63,7 @@ def measure(
     outcomes = run_pairs([(spec, name) for spec in specs for name in names])
     measurements: list[Measurement] = []
     rows: list[ProbeResult] = []
+    gaps: list[UnavailableLocation] = []
     for index, spec in enumerate(specs):
         mid = uuid.uuid4()
         mine = outcomes[index * len(names) : (index + 1) * len(names)]
@@ -72,8 +77,38 @@ def measure(
             for o in mine
         ]
         measurements.append(Measurement(mid, entries))
-    ProbeResult.objects.bulk_create(rows, batch_size=500)  # sets their ids on every backend
+        if built:  # as old as its results: pruned with them (services.results_prune)
+            at = built[0].started_at
+            gaps.extend(
+                UnavailableLocation(
+                    measurement=mid, location=e.location, reason=e.reason[:500], at=at
+                )
+                for e in entries
+                if e.row is None
+            )
+    with transaction.atomic():
+        ProbeResult.objects.bulk_create(rows, batch_size=500)  # sets their ids on every backend
+        UnavailableLocation.objects.bulk_create(gaps, batch_size=500)
     return measurements
+
+
+def measurement_get(measurement: uuid.UUID) -> Measurement | None:
+    """A stored measurement (ad-hoc, or a monitor's round) as it was answered, by location name:
+    the locations that answered and those that did not, with why (no round trip: it was not
+    stored). None when nothing of it was stored. Two queries, serialized as well."""
+    stored = ProbeResult.objects.filter(measurement=measurement).select_related("created_by")
+    rows = {r.location: r for r in stored}
+    if not rows:
+        return None
+    gaps = UnavailableLocation.objects.filter(measurement=measurement)
+    entries = [MeasurementEntry(name, "ok", row) for name, row in rows.items()]
+    entries += [
+        MeasurementEntry(g.location, "vantage_unavailable", None, g.reason)
+        for g in gaps
+        if g.location not in rows
+    ]
+    entries.sort(key=lambda e: (e.location != LOCAL, e.location))
+    return Measurement(measurement, entries)
 
 
 def rows_of(
