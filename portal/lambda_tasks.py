@@ -9,12 +9,23 @@ goes to the log (CloudWatch) and back as the invocation's result, which has to b
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 
 from portal.finops import traffic
+
+logger = logging.getLogger(__name__)
+
+
+class PruneFailed(RuntimeError):
+    """One or more of the daily prunes failed; `results` has what each one did."""
+
+    def __init__(self, message: str, results: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.results = results
 
 
 def _run(module: str, command: str) -> dict[str, Any]:
@@ -42,5 +53,23 @@ def sos_sweep(event: dict[str, Any] | None = None, context: Any = None) -> dict[
 
 
 def prune(event: dict[str, Any] | None = None, context: Any = None) -> dict[str, Any]:
-    """Daily: delete probe results and stored face photos older than their retention."""
-    return {"results": [_run("netprobe", "netprobe_prune"), _run("faces", "faces_prune")]}
+    """Daily: delete probe results, stored face photos and the SOS inbound reply log older
+    than their retention. Every prune runs even when one fails (as entrypoint.sh's `prune`
+    does); the invocation fails after them, naming each failure, so the error is logged and
+    alarmed on."""
+    results = []
+    failures = []
+    for module, command in (
+        ("netprobe", "netprobe_prune"),
+        ("faces", "faces_prune"),
+        ("sos", "sos_prune"),
+    ):
+        try:
+            results.append(_run(module, command))
+        except Exception as exc:
+            logger.exception("%s failed", command)
+            failures.append(f"{command}: {type(exc).__name__}: {exc}")
+            results.append({"command": command, "error": failures[-1]})
+    if failures:
+        raise PruneFailed("; ".join(failures), results)
+    return {"results": results}

@@ -276,6 +276,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", envint("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
     )
+    if not envbool("DATABASE_PREPARED_STATEMENTS", True):
+        # The SOS worker prepares its claim and outcome write (modules/sos/outbox/pg_bulk.py);
+        # an explicit None tells it not to, as it tells psycopg.
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": envcache("CACHE_URL", "locmem://")}
@@ -555,6 +559,8 @@ for _name in ("SOS_RATE_EMAIL", "SOS_RATE_SMS", "SOS_RATE_WEBHOOK", "SOS_RATE_AP
 SOS_AWS_REGION = envstr(
     "SOS_AWS_REGION", envstr("AWS_REGION", envstr("AWS_DEFAULT_REGION", "us-east-1"))
 )
+# Where SES and SNS are reached (None: AWS's own endpoints); the tests point it at moto's server.
+AWS_ENDPOINT_URL = envstr("AWS_ENDPOINT_URL") or None
 SOS_ACK_MAX_AGE_DAYS = envint("SOS_ACK_MAX_AGE_DAYS", 7, minimum=1)
 SOS_REMINDER_INTERVAL_MIN = envint("SOS_REMINDER_INTERVAL_MIN", 10, minimum=1)
 SOS_REMINDER_MAX = envint("SOS_REMINDER_MAX", 3, minimum=0, maximum=50)
@@ -581,6 +587,10 @@ except re.error as _e:
         f"SOS_SNS_CERT_HOST_PATTERN is not a regular expression: {_e}"
     ) from None
 SOS_TWILIO_AUTH_TOKEN = envstr("SOS_TWILIO_AUTH_TOKEN")
+# `manage.py sos_prune` (daily) deletes the inbound reply log (InboundMessage, which makes a
+# redelivered message apply once) after this. At least a day: SNS messages are accepted up to an
+# hour after publication (inbound/sns.py MAX_AGE_S), and each must still find its record.
+SOS_INBOUND_RETENTION_DAYS = envint("SOS_INBOUND_RETENTION_DAYS", 30, minimum=1)
 SOS_REPLY_TO_DOMAIN = envstr("SOS_REPLY_TO_DOMAIN").lower()
 if SOS_REPLY_TO_DOMAIN and not re.fullmatch(
     r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", SOS_REPLY_TO_DOMAIN

@@ -14,6 +14,14 @@ from typing import Any
 
 from django.db.models import Case, Count, F, Max, Q, QuerySet, When
 
+from modules.sos.answers import (
+    LABELS,
+    TONES,
+    AckKind,
+    Status,
+    alert_ack_kind,
+    counted_statuses,
+)
 from modules.sos.models import Alert, AlertEvent, Delivery, EscalationPolicy
 from modules.sos.outbox.outcomes import CHANNEL_NAMES
 from modules.sos.selectors import ANSWERS, RESENT_STATES, STATES
@@ -23,14 +31,24 @@ Answer = Delivery.Answer
 BAR_UNITS = 1000  # the SVG's width in user units; a segment of n rows is 1000 * n / total
 MIN_UNITS = 6  # a lone failure among thousands still shows as a sliver
 
-# How a count of answers reads: "2 safe, 1 on it".
+
+def _answer_word(label: str) -> str:
+    """A roll-call label as a count reads it: "Received, safety not stated" -> "received"
+    (inside "(2 safe, 1 received)" the rest of it would read as another count)."""
+    return label.split(",", 1)[0].lower()
+
+
+# How a count of answers reads, in the roll-call's words (answers.LABELS): "2 safe, 1 received";
+# "1 on it, 1 acknowledged" on an incident.
 ANSWER_WORDS = {
-    Answer.RECEIVED: "received",
-    Answer.SAFE: "safe",
-    Answer.NEED_HELP: "need help",
-    Answer.ON_IT: "on it",
-    Answer.CANT_HELP: "can't help",
+    kind: {
+        Answer(status.value): _answer_word(label)
+        for status, label in labels.items()
+        if status.value in Answer.values
+    }
+    for kind, labels in LABELS.items()
 }
+
 # (segment, label, tone): drawn left to right in this order.
 SEGMENTS = (
     ("need_help", "need help", "down"),
@@ -114,11 +132,14 @@ def delivery_bar(
     counts: dict[str, int],
     acknowledged: dict[str, int] | None = None,
     resent: dict[str, int] | None = None,
+    kind: AckKind = AckKind.SAFETY,
 ) -> Bar:
     """The bar of an alert from its per-state counts; `acknowledged` splits the acknowledged
-    rows by their latest answer (without it, they are one segment). `resent`: rows per state
-    that re-send a message delivered before; their person was reached, so they count as sent
-    (a reminder going out or failing does not un-reach anyone)."""
+    rows by their latest answer (without it, they are one segment), named in the words of the
+    alert's `kind`. `resent`: rows per state that re-send a message delivered before; their
+    person was reached, so they count as sent (a reminder going out or failing does not
+    un-reach anyone)."""
+    words = ANSWER_WORDS[kind]
     acknowledged = acknowledged or {}
     counts = dict(counts)
     for state, n in (resent or {}).items():
@@ -126,7 +147,7 @@ def delivery_bar(
         counts[State.SENT] = counts.get(State.SENT, 0) + n
     need_help = acknowledged.get(Answer.NEED_HELP, 0)
     others = {a: n for a, n in acknowledged.items() if n and a != Answer.NEED_HELP}
-    detail = ", ".join(f"{n} {ANSWER_WORDS.get(a, a or 'no answer')}" for a, n in others.items())
+    detail = ", ".join(f"{n} {words.get(a, a or 'no answer')}" for a, n in others.items())
     values = {
         "need_help": need_help,
         "acknowledged": counts.get(State.ACKNOWLEDGED, 0) - need_help,
@@ -235,10 +256,31 @@ def tally_answers(tally: dict[str, Any]) -> dict[str, int]:
     return {a: tally[f"a_{a}"] for a in ANSWERS}
 
 
-def tally_bar(tally: dict[str, Any]) -> Bar:
+def tally_bar(tally: dict[str, Any], kind: AckKind = AckKind.SAFETY) -> Bar:
     acknowledged = {a: tally[f"ack_{a}"] for a in [*ANSWERS, ""]}
     resent = {s: tally[f"r_{s}"] for s in RESENT_STATES}
-    return delivery_bar(tally_counts(tally), acknowledged, resent)
+    return delivery_bar(tally_counts(tally), acknowledged, resent, kind)
+
+
+@dataclass(frozen=True)
+class AnswerCount:
+    answer: str
+    word: str
+    count: int
+    tone: str
+
+
+def answer_counts(alert: Alert, tally: dict[str, Any]) -> list[AnswerCount]:
+    """The "Latest answers" of the alert page: the answers the alert asks for, even at zero,
+    and any other given (answers.counted_statuses), so an incident shows "on it" and "can't
+    help", never "safe" or "need help"; deliveries, not people (the roll-call counts people)."""
+    given = tally_answers(tally)
+    words = ANSWER_WORDS[alert_ack_kind(alert)]
+    return [
+        AnswerCount(status.value, words[status], given.get(status, 0), TONES[status])
+        for status in counted_statuses(alert, given)
+        if status != Status.NO_ANSWER  # the bar's "sent, no answer yet" counts those
+    ]
 
 
 def live_version(alert: Alert, tally: dict[str, Any], *extra: Any) -> str:

@@ -9,6 +9,7 @@ by an integration (PagerDuty-style intake) asks a responder "On it / Can't help"
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,8 +23,9 @@ Answer = Delivery.Answer
 NOTE_MAX = 500
 ACCURACY_MAX_M = 100_000.0  # beyond 100 km a position says nothing about where someone is
 # Sources whose alerts page responders about an incident, not people about their safety:
-# "netprobe" (modules/netprobe/monitoring.py), "pagerduty:<integration>", "integration:<name>".
-INCIDENT_SOURCES = frozenset({"netprobe", "pagerduty", "integration"})
+# "netprobe" (modules/netprobe/monitoring.py, certexpiry.py) and "pagerduty:<integration>"
+# (integration_models.SOURCE_PREFIX).
+INCIDENT_SOURCES = frozenset({"netprobe", "pagerduty"})
 
 
 LIVE_POLL_MS = 1500  # while the alert is open: sends and answers change by the second
@@ -76,11 +78,6 @@ LABELS = {
         Status.SAFE: "Safe",
     },
 }
-# The statuses the roll-call always counts for a kind (others appear only when someone gave one).
-MAIN_STATUSES = {
-    AckKind.SAFETY: [Status.NEED_HELP, Status.NO_ANSWER, Status.RECEIVED, Status.SAFE],
-    AckKind.INCIDENT: [Status.CANT_HELP, Status.NO_ANSWER, Status.RECEIVED, Status.ON_IT],
-}
 TONES = {
     Status.NEED_HELP: "down",
     Status.CANT_HELP: "warn",
@@ -91,10 +88,14 @@ TONES = {
 }
 
 
-def alert_ack_kind(alert: Alert) -> AckKind:
+def source_ack_kind(source: str) -> AckKind:
     """Incident for monitors and integrations ("pagerduty:<key name>"), safety otherwise."""
-    prefix = alert.source.split(":", 1)[0].strip().lower()
+    prefix = source.split(":", 1)[0].strip().lower()
     return AckKind.INCIDENT if prefix in INCIDENT_SOURCES else AckKind.SAFETY
+
+
+def alert_ack_kind(alert: Alert) -> AckKind:
+    return source_ack_kind(alert.source)
 
 
 def answer_choices(alert: Alert) -> list[tuple[str, str]]:
@@ -104,6 +105,18 @@ def answer_choices(alert: Alert) -> list[tuple[str, str]]:
     if alert.severity == Severity.INFO:
         return [(Answer.RECEIVED, "Acknowledge")]
     return [(Answer.ON_IT, "On it"), (Answer.CANT_HELP, "Can't help")]
+
+
+def counted_statuses(alert: Alert, given: Mapping[str, int]) -> list[Status]:
+    """The statuses a page about the alert counts, in STATUS_ORDER: no answer and the answers
+    the alert asks for (its buttons; on a safety check "received" too, never counted as safe)
+    even at zero; any other only when someone gave it (`given`: count per status), such as
+    "received" on an incident from a reply that is only a note. "I am safe" never shows on an
+    incident, "On it" never on a safety check."""
+    asked = {Status(value) for value, _ in answer_choices(alert)}
+    if alert_ack_kind(alert) == AckKind.SAFETY:
+        asked.add(Status.RECEIVED)
+    return [s for s in Status if s in asked or s == Status.NO_ANSWER or given.get(s, 0)]
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,10 @@ class SnsInboundView(_Webhook):
         request={"application/json": SnsEnvelope, "text/plain": SnsEnvelope},
         responses={
             200: SnsAnswer,
-            400: error_response("`inbound_invalid`: not an SNS message"),
+            400: error_response(
+                "`inbound_invalid`: not an SNS message; `sns_timestamp_invalid`: published "
+                "more than an hour ago or more than 5 minutes ahead (a replay)"
+            ),
             403: error_response(
                 "`signature_invalid`, `sns_topic_not_allowed` (a topic not in "
                 "SOS_SNS_TOPIC_ARNS) or `inbound_not_configured` (no topic configured)"

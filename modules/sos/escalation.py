@@ -4,7 +4,8 @@ The runner that sends each step's waves is outbox/escalation.py; where an alert'
 stands, the stop rules and `escalation_on_answer` (after an answer) are in escalation_state.py.
 Decisions: an alert follows the policy it names; else, if it asks for no reminders of its own,
 the policy of its first group (lowest id) that has one — an emergency is never refused over
-which default applies. A policy replaces the legacy reminders/escalate_to of that alert.
+which default applies — unless it is an info notice or was raised with require_ack false
+(alert_draft.py). A policy replaces the legacy reminders/escalate_to of that alert.
 """
 
 from __future__ import annotations

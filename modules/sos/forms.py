@@ -7,6 +7,29 @@ from django import forms
 from modules.sos.models import Contact, EscalationPolicy, Group, Kind, Severity
 
 
+class AckField(forms.NullBooleanField):
+    """require_ack in three states: not chosen (None: the groups' default policy may apply),
+    required (True), not required (False: no policy). "on" is what the checkbox this select
+    replaced sent, so a page loaded before the change still raises what it said."""
+
+    widget = forms.Select(
+        choices=[
+            ("", "Groups' default: their escalation policy, if any"),
+            ("true", "Require acknowledgement (send reminders)"),
+            ("false", "No acknowledgement, no escalation"),
+        ]
+    )
+    default_error_messages = {"invalid": "Choose one of the acknowledgement options."}
+    _values = {None: None, "": None, "true": True, "on": True, "false": False}
+
+    def to_python(self, value: Any) -> bool | None:
+        if isinstance(value, bool):
+            return value
+        if value not in self._values:
+            raise forms.ValidationError(self.error_messages["invalid"])
+        return self._values[value]
+
+
 class AlertForm(forms.Form):
     message = forms.CharField(
         max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What happened?"})
@@ -30,9 +53,7 @@ class AlertForm(forms.Form):
     latitude = forms.FloatField(required=False, min_value=-90, max_value=90)
     longitude = forms.FloatField(required=False, min_value=-180, max_value=180)
     accuracy_m = forms.FloatField(required=False, min_value=0, label="Accuracy (m)")
-    require_ack = forms.BooleanField(
-        required=False, label="Require acknowledgement (send reminders)"
-    )
+    require_ack = AckField(required=False, label="Acknowledgement")
     reminder_interval_min = forms.IntegerField(
         required=False, min_value=1, max_value=1440, label="Remind every (minutes)"
     )

@@ -9,8 +9,8 @@ from typing import Any
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import Lexer, TokenType
 
+from modules.sos.alert_draft import MAX_MESSAGE
 from modules.sos.errors import InvalidIntegration
-from modules.sos.raising import MAX_MESSAGE
 
 # Tags a message template may use: no {% load %}, {% include %}, {% extends %} or {% debug %}
 # (which would reach other templates, tag libraries or the process's modules).

@@ -270,7 +270,8 @@ def _trigger(
         severity=severity,
         groups=groups,
         contacts=contacts,
-        require_ack=integration.require_ack,
+        # The stored flag cannot tell "off" from "not set": off leaves the groups' policy on.
+        require_ack=integration.require_ack or None,
         source=integration.source,
         now=now,
         escalation_policy=policy,

@@ -13,7 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+
+from modules.sos.querysets import AlertQuerySet, DeliveryQuerySet
 
 
 def new_secret() -> str:
@@ -198,6 +199,8 @@ class Alert(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = AlertQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -220,14 +223,6 @@ class Alert(models.Model):
         if self.latitude is None or self.longitude is None:
             return ""
         return osm_url(self.latitude, self.longitude)
-
-
-class DeliveryQuerySet(models.QuerySet["Delivery"]):
-    def update(self, **kwargs: Any) -> int:
-        # Every state change is a QuerySet.update() (claims, outcomes, acks, cancels,
-        # reminders), which bypasses auto_now: stamp updated_at here so none can forget it.
-        kwargs.setdefault("updated_at", timezone.now())
-        return super().update(**kwargs)
 
 
 class Delivery(models.Model):

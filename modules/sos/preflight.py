@@ -149,7 +149,7 @@ def _aws(kind: str, service: str, what: str) -> list[ChannelWarning]:
                     kind, "aws_region_missing", f"{what} cannot be sent: set SOS_AWS_REGION."
                 )
             )
-        elif not os.environ.get("AWS_ENDPOINT_URL") and not _region_offers(service, region):
+        elif not settings.AWS_ENDPOINT_URL and not _region_offers(service, region):
             warnings.append(
                 ChannelWarning(
                     kind,

@@ -1,5 +1,6 @@
-"""Raising an alert: validate, replay an Idempotency-Key, fold a dedup_key, or write the alert
-and one delivery per contact method in one transaction. `alert_preview` is the dry run.
+"""Raising an alert: replay an Idempotency-Key, fold a dedup_key, or write the alert and one
+delivery per contact method in one transaction. `alert_preview` is the dry run. The input's
+checks and the escalation an alert follows are in alert_draft.py.
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 
-from modules.sos.errors import IdempotencyConflict, InvalidAlert, NoRecipients
-from modules.sos.escalation import (
-    default_policy,
-    escalation_begin,
-    lookup_policy,
-    reminders_begin,
-)
+from modules.sos.alert_draft import Draft, draft_validate, refuse_nul, unsaved_alert
+from modules.sos.errors import IdempotencyConflict, NoRecipients
 from modules.sos.models import (
     Alert,
     AlertEvent,
@@ -32,20 +27,9 @@ from modules.sos.models import (
     Delivery,
     EscalationPolicy,
     Group,
-    Kind,
-    Severity,
 )
 from modules.sos.outbox.wake import wake
 from modules.sos.recipients import Recipient, build_deliveries, lookup_groups, resolve_recipients
-
-MAX_MESSAGE = 2000
-
-
-@dataclass(frozen=True)
-class Location:
-    lat: float
-    lon: float
-    accuracy_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,125 +53,7 @@ class AlertPreview:
     recipients: list[Recipient]
 
 
-@dataclass(frozen=True)
-class _Draft:
-    """Validated input of one alert; nothing looked up but the escalation group."""
-
-    message: str
-    severity: str
-    groups: Sequence[Group | int | str]
-    contacts: Sequence[Contact | int | str]
-    methods: Sequence[ContactMethod | int]
-    kinds: list[str]
-    place: Location | None
-    test: bool
-    require_ack: bool
-    interval: int
-    reminders: int
-    escalation: Group | None
-    policy: EscalationPolicy | None  # named by the caller; else maybe a group's (escalation.py)
-    legacy: bool  # the caller asked for reminders / escalate_to of this alert's own
-    source: str
-    dedup_key: str
-    raised_by: AbstractBaseUser | None
-    now: datetime
-
-
-def _location(value: dict | None) -> Location | None:
-    if not value:
-        return None
-    try:
-        lat, lon = float(value["lat"]), float(value["lon"])
-        accuracy = value.get("accuracy_m")
-        accuracy = None if accuracy in (None, "") else float(accuracy)
-    except (KeyError, TypeError, ValueError):
-        raise InvalidAlert(
-            "location needs numeric lat and lon", details={"field": "location"}
-        ) from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (accuracy is not None and accuracy < 0):
-        raise InvalidAlert(
-            "location is out of range (lat -90..90, lon -180..180, accuracy_m >= 0)",
-            details={"field": "location"},
-        )
-    return Location(lat, lon, accuracy)
-
-
-def _refuse_nul(texts: dict[str, str]) -> None:
-    for field, text in texts.items():
-        if "\x00" in text:  # PostgreSQL cannot store it; a 400, not a 500
-            raise InvalidAlert(f"{field} contains a NUL byte", details={"field": field})
-
-
-def _validate(
-    *,
-    message: str,
-    severity: str,
-    groups: Sequence[Group | int | str],
-    contacts: Sequence[Contact | int | str],
-    methods: Sequence[ContactMethod | int],
-    channels: Sequence[str] | None,
-    location: dict | None,
-    require_ack: bool,
-    reminder_interval_min: int | None,
-    reminder_max: int | None,
-    escalate_to: Group | int | str | None,
-    escalation_policy: EscalationPolicy | int | str | None,
-    test: bool,
-    source: str,
-    dedup_key: str | None,
-    raised_by: AbstractBaseUser | None,
-    now: datetime | None,
-) -> _Draft:
-    message = (message or "").strip()
-    if not message:
-        raise InvalidAlert("message is required", details={"field": "message"})
-    if len(message) > MAX_MESSAGE:
-        raise InvalidAlert(f"message is longer than {MAX_MESSAGE} characters")
-    if severity not in Severity.values:
-        raise InvalidAlert(f"severity must be info, warning or critical, not {severity!r}")
-    kinds = sorted(set(channels or ()))
-    if unknown := [k for k in kinds if k not in Kind.values]:
-        raise InvalidAlert(f"Unknown channels: {', '.join(unknown)}", details={"field": "channels"})
-    place = _location(location)
-    if test and len(methods) != 1:
-        raise InvalidAlert("A test alert goes to exactly one contact method", details={})
-    escalation = lookup_groups([escalate_to])[0] if escalate_to not in (None, "") else None
-    legacy = require_ack and (
-        escalation is not None or reminder_interval_min is not None or reminder_max is not None
-    )
-    policy = None
-    if escalation_policy not in (None, "") and not test:
-        policy = lookup_policy(escalation_policy)  # type: ignore[arg-type]
-        if legacy:
-            raise InvalidAlert(
-                "escalation_policy replaces reminder_interval_min, reminder_max and escalate_to:"
-                " give one or the other",
-                details={"field": "escalation_policy"},
-            )
-    _refuse_nul({"message": message, "source": source, "dedup_key": dedup_key or ""})
-    return _Draft(
-        message=message,
-        severity=severity,
-        groups=groups,
-        contacts=contacts,
-        methods=methods,
-        kinds=kinds,
-        place=place,
-        test=test,
-        require_ack=require_ack and not test,
-        interval=reminder_interval_min or settings.SOS_REMINDER_INTERVAL_MIN,
-        reminders=settings.SOS_REMINDER_MAX if reminder_max is None else reminder_max,
-        escalation=escalation,
-        policy=policy,
-        legacy=legacy,
-        source=source,
-        dedup_key=dedup_key or "",
-        raised_by=raised_by,
-        now=now or timezone.now(),
-    )
-
-
-def _recipients(draft: _Draft) -> tuple[list[Group], list[Recipient]]:
+def _recipients(draft: Draft) -> tuple[list[Group], list[Recipient]]:
     """The named groups and everyone the alert reaches; raises NoRecipients if nobody."""
     group_objs = lookup_groups(draft.groups)
     recipients = resolve_recipients(
@@ -205,40 +71,11 @@ def _recipients(draft: _Draft) -> tuple[list[Group], list[Recipient]]:
     return group_objs, recipients
 
 
-def _unsaved_alert(draft: _Draft, groups: Sequence[Group] = ()) -> Alert:
-    place, require_ack = draft.place, draft.require_ack
-    alert = Alert(
-        message=draft.message,
-        severity=draft.severity,
-        latitude=place.lat if place else None,
-        longitude=place.lon if place else None,
-        accuracy_m=place.accuracy_m if place else None,
-        channels=draft.kinds,
-        is_test=draft.test,
-        source=draft.source[:40],
-        raised_by=draft.raised_by,
-        dedup_key=draft.dedup_key[:200],
-        require_ack=require_ack,
-        reminder_interval_min=draft.interval if require_ack else 0,
-        reminder_max=draft.reminders if require_ack else 0,
-        escalate_to=draft.escalation if require_ack else None,
-    )
-    reminders_begin(alert, now=draft.now)
-    policy = draft.policy
-    # A group's policy pages people up the chain: never for a notice (severity info, such as a
-    # monitor's recovery), which nobody has to act on. An alert naming a policy still follows it.
-    if policy is None and not (draft.legacy or draft.test) and draft.severity != Severity.INFO:
-        policy = default_policy(groups)
-    if policy is not None:
-        escalation_begin(alert, policy, now=draft.now)
-    return alert
-
-
 def _pk_or_name(item: Any) -> Any:
     return getattr(item, "pk", item)
 
 
-def _fingerprint(draft: _Draft) -> str:
+def _fingerprint(draft: Draft) -> str:
     """What the alert asked for: an Idempotency-Key reused for anything else is a conflict."""
     params = {
         "message": draft.message,
@@ -253,6 +90,8 @@ def _fingerprint(draft: _Draft) -> str:
     }
     if draft.policy is not None:
         params["escalation_policy"] = draft.policy.pk
+    if draft.ack_declined:  # only then: the keys of earlier alerts keep their fingerprints
+        params["ack_declined"] = True
     blob = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -267,7 +106,7 @@ def _replay(scope: str, key: str, fingerprint: str) -> Alert | None:
     return existing
 
 
-def _deduplicate(draft: _Draft) -> Alert | None:
+def _deduplicate(draft: Draft) -> Alert | None:
     """The open alert raised with the same dedup_key within SOS_DEDUP_WINDOW_MIN, counted."""
     if not draft.dedup_key or draft.test:
         return None
@@ -293,7 +132,7 @@ def _deduplicate(draft: _Draft) -> Alert | None:
 
 @transaction.atomic
 def _create(
-    alert: Alert, draft: _Draft, group_objs: list[Group], recipients: list[Recipient]
+    alert: Alert, draft: Draft, group_objs: list[Group], recipients: list[Recipient]
 ) -> Alert:
     alert.save()
     if group_objs:
@@ -328,7 +167,7 @@ def alert_raise(
     methods: Sequence[ContactMethod | int] = (),
     channels: Sequence[str] | None = None,
     location: dict | None = None,
-    require_ack: bool = False,
+    require_ack: bool | None = None,
     reminder_interval_min: int | None = None,
     reminder_max: int | None = None,
     escalate_to: Group | int | str | None = None,
@@ -352,8 +191,11 @@ def alert_raise(
     `escalation_policy` (object, id or name) escalates per its steps while answers are missing;
     without one, an alert that asks for no reminders of its own follows its lowest-id group's
     policy, if any (escalation.py). A policy replaces reminders and `escalate_to`.
+    `require_ack` has three states: None (not given) lets a group's policy apply, True asks
+    for answers, False asks for none and takes no group's policy (naming one with it is an
+    InvalidAlert).
     """
-    draft = _validate(
+    draft = draft_validate(
         message=message,
         severity=severity,
         groups=groups,
@@ -374,7 +216,7 @@ def alert_raise(
     )
     scope = f"user:{raised_by.pk}" if raised_by is not None else f"source:{source}"
     key = (idempotency_key or "").strip()[:200]
-    _refuse_nul({"Idempotency-Key": key})
+    refuse_nul({"Idempotency-Key": key})
     fingerprint = _fingerprint(draft) if key else ""
     if key and (existing := _replay(scope, key, fingerprint)) is not None:
         return RaisedAlert(existing, replayed=True)
@@ -382,7 +224,7 @@ def alert_raise(
         return RaisedAlert(existing, deduplicated=True)
 
     group_objs, recipients = _recipients(draft)
-    alert = _unsaved_alert(draft, group_objs)
+    alert = unsaved_alert(draft, group_objs)
     alert.idempotency_scope = scope if key else ""
     alert.idempotency_key = key
     alert.idempotency_fingerprint = fingerprint
@@ -403,7 +245,7 @@ def alert_preview(
     methods: Sequence[ContactMethod | int] = (),
     channels: Sequence[str] | None = None,
     location: dict | None = None,
-    require_ack: bool = False,
+    require_ack: bool | None = None,
     reminder_interval_min: int | None = None,
     reminder_max: int | None = None,
     escalate_to: Group | int | str | None = None,
@@ -415,7 +257,7 @@ def alert_preview(
     now: datetime | None = None,
 ) -> AlertPreview:
     """A dry run of alert_raise: the same checks and recipients, nothing written or sent."""
-    draft = _validate(
+    draft = draft_validate(
         message=message,
         severity=severity,
         groups=groups,
@@ -435,4 +277,4 @@ def alert_preview(
         now=now,
     )
     group_objs, recipients = _recipients(draft)
-    return AlertPreview(alert=_unsaved_alert(draft, group_objs), recipients=recipients)
+    return AlertPreview(alert=unsaved_alert(draft, group_objs), recipients=recipients)

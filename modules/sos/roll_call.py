@@ -21,12 +21,12 @@ from django.utils import timezone
 
 from modules.sos.answers import (
     LABELS,
-    MAIN_STATUSES,
     STATUS_ORDER,
     TONES,
     AckKind,
     Status,
     alert_ack_kind,
+    counted_statuses,
     live_poll_ms,
 )
 from modules.sos.models import Alert, Delivery, Group, osm_url
@@ -201,10 +201,9 @@ def alert_roll_call(
         person.tone = TONES[Status(person.status)]
         person.groups.sort(key=str.casefold)
         tally[person.status] += 1
-    shown = [s for s in STATUS_ORDER if s in MAIN_STATUSES[kind] or tally[s]]
+    shown = counted_statuses(alert, tally)
     counts = [
-        {"status": s, "label": labels[Status(s)], "count": tally[s], "tone": TONES[Status(s)]}
-        for s in shown
+        {"status": s.value, "label": labels[s], "count": tally[s], "tone": TONES[s]} for s in shown
     ]
     needle = q.strip().casefold()
     filtered = [

@@ -230,12 +230,14 @@ class AlertCreateSerializer(serializers.Serializer):
         help_text="Only these channels; empty: all.",
     )
     location = LocationSerializer(required=False, allow_null=True)
+    # default=None also for form bodies: DRF would read a missing checkbox there as False.
     require_ack = serializers.BooleanField(
         required=False,
-        default=False,
-        help_text="Ask for answers and send reminders. An alert that follows an escalation "
-        "policy (named, or its group's default) always asks for answers: `false` does not turn "
-        "the group's default policy off (name no groups with one to avoid it).",
+        allow_null=True,
+        default=None,
+        help_text="Ask for answers and send reminders. Left out: the policy of the alert's "
+        "lowest-id group that has one applies (not to `info`), and asks for answers. `false`: "
+        "no answers asked, no group's policy followed (with `escalation_policy`: 400).",
     )
     reminder_interval_min = serializers.IntegerField(min_value=1, max_value=1440, required=False)
     reminder_max = serializers.IntegerField(min_value=0, max_value=50, required=False)

@@ -41,6 +41,7 @@ from modules.sos.escalation import (  # noqa: F401 - re-exported workflows
     escalation_policy_update,
     group_set_escalation_policy,
 )
+from modules.sos.inbound.replies import inbound_messages_prune  # noqa: F401
 from modules.sos.models import Alert, AlertEvent, Delivery
 from modules.sos.outbox.wake import wake
 from modules.sos.raising import (  # noqa: F401 - re-exported workflows

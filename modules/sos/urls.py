@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from modules.sos import (
     api,
+    api_contacts,
     api_escalation,
     api_inbound,
     api_integrations,
@@ -49,9 +50,9 @@ urlpatterns = [
 router = SimpleRouter()
 router.register("alerts", api.AlertViewSet, basename="alert")
 router.register("deliveries", api.DeliveryViewSet, basename="delivery")
-router.register("contacts", api.ContactViewSet, basename="contact")
-router.register("contact-methods", api.ContactMethodViewSet, basename="contactmethod")
-router.register("groups", api.GroupViewSet, basename="group")
+router.register("contacts", api_contacts.ContactViewSet, basename="contact")
+router.register("contact-methods", api_contacts.ContactMethodViewSet, basename="contactmethod")
+router.register("groups", api_contacts.GroupViewSet, basename="group")
 router.register(
     "escalation-policies", api_escalation.EscalationPolicyViewSet, basename="escalationpolicy"
 )

@@ -24,14 +24,14 @@ from modules.sos import services
 from modules.sos.acks import clean_note
 from modules.sos.alert_page import (
     alert_tally,
+    answer_counts,
     delivery_bar,
     event_rows,
     live_version,
-    tally_answers,
     tally_bar,
     tally_counts,
 )
-from modules.sos.answers import LIVE_POLL_MS, NOTE_MAX, live_poll_ms
+from modules.sos.answers import LIVE_POLL_MS, NOTE_MAX, alert_ack_kind, live_poll_ms
 from modules.sos.errors import AckLinkInvalid, SosError
 from modules.sos.forms import AlertForm
 from modules.sos.models import Alert, Delivery
@@ -193,16 +193,21 @@ def _form_key() -> str:
 def _live_context(alert: Alert, tally: dict[str, Any] | None = None) -> dict[str, Any]:
     tally = tally if tally is not None else alert_tally(alert)
     counts = tally_counts(tally)
-    bar = tally_bar(tally)
+    kind = alert_ack_kind(alert)
+    bar = tally_bar(tally, kind)
     poll_ms = live_poll_ms(alert, timezone.now())
     if not bar.finished:
         poll_ms = LIVE_POLL_MS  # sends in flight (after a cancel too) still finish
     deliveries = list(alert.deliveries.order_by("id")[:DELIVERY_ROWS])
+    answers = answer_counts(alert, tally)
     return {
         "alert": alert,
         "events": event_rows(alert, EVENT_ROWS),
         "counts": [(s, counts[s]) for s in STATES],
-        "answers": tally_answers(tally),
+        "ack_kind": kind,
+        # Only the answers of the alert's kind: "on it" on an incident, "safe" on a safety check.
+        "answers": answers,
+        "answered": any(a.count for a in answers),
         "late": tally["late"],
         "bar": bar,
         # Answers keep coming after the last send, and after the close while the links still

@@ -5,8 +5,9 @@
 #   worker    the SOS_Broadcast delivery worker loop (Kubernetes Deployment of the sos module)
 #   monitors  one run of the due NetProbe monitors (Kubernetes CronJob)
 #   prune     the daily retention clean-up of the modules PORTAL_MODULES enables (all when it is
-#             unset): netprobe_prune for netprobe, faces_prune for faces; sos keeps its history
-#             (Kubernetes CronJob; on Lambda portal.lambda_tasks.prune does the same)
+#             unset): netprobe_prune for netprobe, faces_prune for faces, sos_prune for sos
+#             (its inbound reply log only: alerts are its history and stay) (Kubernetes
+#             CronJob; on Lambda portal.lambda_tasks.prune does the same)
 #   migrate   database migrations, then the cache table (Kubernetes Job / Helm hook)
 #   lambda    Zappa's handler under the Lambda runtime interface; chosen automatically when
 #             AWS_LAMBDA_RUNTIME_API is set (on Lambda), or explicitly to run the image locally
@@ -14,8 +15,8 @@
 #   anything else is executed as given, e.g. `python3 manage.py shell`
 #
 # Extra arguments after worker, monitors and migrate go to the management command; prune takes
-# none (the two prune commands have different options; the retention comes from
-# NETPROBE_RETENTION_DAYS and FACES_RETENTION_DAYS).
+# none (the prune commands have different options; the retention comes from
+# NETPROBE_RETENTION_DAYS, FACES_RETENTION_DAYS and SOS_INBOUND_RETENTION_DAYS).
 #
 # Environment (defaults in brackets):
 #   APP_DIR                   the project root [the directory two levels above this script]
@@ -102,7 +103,7 @@ case "$mode" in
     set -f  # the names are split on commas and blanks, never globbed
     for module in $(printf '%s\n' "$modules" | tr ',' ' '); do
       case "$module" in
-        netprobe | faces) ;;
+        netprobe | faces | sos) ;;
         *) continue ;;
       esac
       case " $pruned " in
@@ -110,13 +111,13 @@ case "$mode" in
       esac
       pruned="$pruned $module"
       echo "prune: $module (manage.py ${module}_prune)"
-      # One module failing must not keep the other's data past its retention: run both, then
-      # fail the Job if either failed.
+      # One module failing must not keep the others' data past its retention: run each, then
+      # fail the Job if any failed.
       "$PYTHON" manage.py "${module}_prune" || failed=1
     done
     set +f
     if [ -z "$pruned" ]; then
-      echo "prune: nothing to prune for PORTAL_MODULES=$modules (sos keeps its history)"
+      echo "prune: nothing to prune for PORTAL_MODULES=$modules"
     fi
     exit "$failed"
     ;;

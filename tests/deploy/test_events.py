@@ -149,7 +149,7 @@ def test_the_daily_event_prunes_old_results(portal_lambda: PortalLambda) -> None
     result = portal_lambda.container.invoke(events.scheduled_event(name))
 
     commands = [r["command"] for r in result["results"]]
-    assert commands == ["netprobe_prune", "faces_prune"]
+    assert commands == ["netprobe_prune", "faces_prune", "sos_prune"]
     assert all("skipped" not in r for r in result["results"])
 
 

@@ -118,18 +118,13 @@ def test_adds_the_monitors_cronjob_only_for_netprobe_and_all(
             assert pod_spec(monitors)["containers"][0]["args"] == ["monitors"]
 
 
-def test_adds_the_daily_prune_cronjob_for_every_module_but_sos(
+def test_adds_the_daily_prune_cronjob_for_every_module(
     rendered: dict[str, Rendered],
 ) -> None:
     for module in MODULES:
         release = rendered[module]
         cronjobs = _cronjobs(release)
         notes = release.templates["portal/templates/NOTES.txt"]
-        if module == "sos":
-            # SOS keeps its history: nothing to prune, no CronJob, not in the notes.
-            assert "prune" not in cronjobs
-            assert "-prune" not in notes
-            continue
         prune = cronjobs["prune"]
         assert prune["metadata"]["name"] == f"{release.release}-prune", module
         assert f"cronjob {release.release}-prune" in notes
@@ -174,8 +169,8 @@ def _render_docs(render: Any, values: Doc, release: str) -> list[Doc]:
 def test_follows_the_prune_values(render: Any) -> None:
     off = _render_docs(render, {**module_values("netprobe"), "prune": {"enabled": False}}, "p-np")
     assert [d["metadata"]["name"] for d in by_kind(off, "CronJob")] == ["p-np-portal-monitors"]
-    # Even switched on explicitly, sos renders no prune CronJob.
-    sos = _render_docs(render, {**module_values("sos"), "prune": {"enabled": True}}, "portal-sos")
+    # sos prunes its inbound reply log; switched off, it has no CronJob at all.
+    sos = _render_docs(render, {**module_values("sos"), "prune": {"enabled": False}}, "portal-sos")
     assert by_kind(sos, "CronJob") == []
     values = {
         **module_values("faces"),

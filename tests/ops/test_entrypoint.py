@@ -299,6 +299,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from modules.faces.models import Comparison
 from modules.netprobe.models import ProbeResult
+from modules.sos.models import InboundMessage
 now = timezone.now()
 for started_at in (now - timedelta(days=400), now):
     ProbeResult.objects.create(
@@ -309,6 +310,9 @@ for created_at in (now - timedelta(days=400), now):
     comparison = Comparison(created_at=created_at, verdict="match", threshold=0.6)
     comparison.image_a.save("a.jpg", ContentFile(b"a stored photo"), save=False)
     comparison.save()
+for n, received_at in enumerate((now - timedelta(days=400), now)):
+    record = InboundMessage.objects.create(provider="sns-sms", message_id=f"sns-{n}")
+    InboundMessage.objects.filter(pk=record.pk).update(received_at=received_at)
 """
 
 # The releases' PORTAL_MODULES (tests/ops/test_chart.py checks the ConfigMaps carry them) and
@@ -316,9 +320,9 @@ for created_at in (now - timedelta(days=400), now):
 PRUNES = {
     "netprobe": ("netprobe",),
     "faces": ("faces",),
-    "netprobe,sos,faces": ("netprobe", "faces"),
-    "sos": (),
-    None: ("netprobe", "faces"),
+    "netprobe,sos,faces": ("netprobe", "sos", "faces"),
+    "sos": ("sos",),
+    None: ("netprobe", "sos", "faces"),
     # Read as portal/settings.py reads it: blanks around names, each module once.
     " faces , netprobe,faces": ("faces", "netprobe"),
 }
@@ -350,18 +354,21 @@ def prune_env(env: dict[str, str], root: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Left:
-    """What is left after a run: NetProbe results, stored photos, comparison rows."""
+    """What is left after a run: NetProbe results, stored photos, comparison rows, SOS
+    inbound reply records."""
 
     results: int
     photos: int
     comparisons: int
+    inbound: int
 
 
 def left(root: Path) -> Left:
     with sqlite3.connect(root / "db.sqlite3") as db:
         results = db.execute("select count(*) from netprobe_proberesult").fetchone()[0]
         comparisons = db.execute("select count(*) from faces_comparison").fetchone()[0]
-    return Left(results, len(list((root / "media").rglob("*.jpg"))), comparisons)
+        inbound = db.execute("select count(*) from sos_inboundmessage").fetchone()[0]
+    return Left(results, len(list((root / "media").rglob("*.jpg"))), comparisons, inbound)
 
 
 def run_prune(
@@ -399,14 +406,15 @@ def test_prunes_the_modules_portal_modules_enables(
     assert ("Deleted 1 NetProbe result(s) older than 90 day(s)." in output) == pruned_results
     pruned_photos = "faces" in expected
     assert ("deleted 1 photo(s) of 1 comparison(s) older than" in output) == pruned_photos
+    pruned_inbound = "sos" in expected
+    assert ("Deleted 1 inbound reply record(s) older than 30 day(s)." in output) == pruned_inbound
     assert left(root) == Left(
         results=1 if pruned_results else 2,
         photos=1 if pruned_photos else 2,
         comparisons=2,  # the metadata stays
+        inbound=1 if pruned_inbound else 2,
     )
-    assert ("prune: nothing to prune" in result.stdout) == (not expected)
-    if not expected:
-        assert "for PORTAL_MODULES=sos (sos keeps its history)" in result.stdout
+    assert "prune: nothing to prune" not in result.stdout
 
 
 def test_prunes_the_other_module_when_one_fails_and_then_fails(

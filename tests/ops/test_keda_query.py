@@ -153,3 +153,108 @@ def test_the_keda_query_counts_the_escalation_steps_due(postgresql: None, render
     # The step queued Cid's message: now that is what the scaler sees.
     assert Delivery.objects.get(alert=due).contact_name == "Cid"
     assert count() == 1
+
+
+def test_the_keda_query_counts_what_the_querysets_call_due(postgresql: None, render: Any) -> None:
+    """The chart's SQL is a literal: it must count the rows the runner's querysets take (and
+    seconds_until_due waits for), for rows in every state."""
+    from modules.sos.models import Alert, Delivery
+    from modules.sos.outbox.dispatch import seconds_until_due
+
+    now = timezone.now()
+    hour = timedelta(hours=1)
+    State = Delivery.State
+    active = {"escalation_status": "active"}
+    alerts = [
+        # (fields, due)
+        ({"message": "Plain"}, False),
+        ({"message": "Remind", "require_ack": True, "next_reminder_at": now - hour}, True),
+        ({"message": "Remind later", "require_ack": True, "next_reminder_at": now + hour}, False),
+        ({"message": "No ack", "next_reminder_at": now - hour}, False),
+        (
+            {
+                "message": "Remind closed",
+                "status": Alert.Status.CANCELLED,
+                "require_ack": True,
+                "next_reminder_at": now - hour,
+            },
+            False,
+        ),
+        ({"message": "Step", "next_escalation_at": now - hour, **active}, True),
+        (
+            {"message": "Step later", "next_escalation_at": now + hour, **active},
+            False,
+        ),
+        ({"message": "Step unset", **active}, False),
+        (
+            {
+                "message": "Step closed",
+                "status": Alert.Status.RESOLVED,
+                "escalation_status": "active",
+                "next_escalation_at": now - hour,
+            },
+            False,
+        ),
+        (
+            {"message": "Satisfied", "escalation_status": "satisfied", "next_escalation_at": now},
+            False,
+        ),
+        (
+            {"message": "Exhausted", "escalation_status": "exhausted", "next_escalation_at": now},
+            False,
+        ),
+        (
+            # Planned: its reminder time follows the plan's, which is what counts.
+            {
+                "message": "Planned",
+                "require_ack": True,
+                "escalation_status": "active",
+                "next_escalation_at": now + hour,
+                "next_reminder_at": now - hour,
+            },
+            False,
+        ),
+    ]
+    made = [Alert.objects.create(**fields) for fields, _ in alerts]
+    open_alert, closed = made[0], made[4]
+    deliveries = [
+        # (alert, state, next_attempt_at, lease_until, due)
+        (open_alert, State.PENDING, now - hour, None, True),
+        (open_alert, State.PENDING, now + hour, None, False),
+        (open_alert, State.PENDING, None, None, False),
+        (closed, State.PENDING, now - hour, None, True),  # claimed, then cancelled: work
+        (open_alert, State.SENDING, now - hour, now - hour, True),  # its worker was lost
+        (closed, State.SENDING, now - hour, now - hour, True),
+        (open_alert, State.SENDING, now - hour, now + hour, False),  # in flight
+        (open_alert, State.SENT, now - hour, None, False),
+        (open_alert, State.FAILED, now - hour, now - hour, False),
+        (open_alert, State.CANCELLED, now - hour, None, False),
+        (open_alert, State.ACKNOWLEDGED, None, None, False),
+    ]
+    for n, (alert, state, next_at, lease, _) in enumerate(deliveries):
+        Delivery.objects.create(
+            alert=alert,
+            contact_name=f"c{n}",
+            kind="email",
+            address=f"c{n}@example.com",
+            state=state,
+            next_attempt_at=next_at,
+            lease_until=lease,
+        )
+
+    def keda() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(_query(render))
+            (value,) = cursor.fetchone()
+        return value
+
+    expected = sum(due for *_, due in alerts) + sum(due for *_, due in deliveries)
+    counted = Delivery.objects.work_due(now).count() + Alert.objects.escalation_due(now).count()
+    assert keda() == counted == expected == 6
+    assert seconds_until_due(now=now) == 0
+
+    # With nothing due, the scaler sees nothing and the worker sleeps until the first row due.
+    Delivery.objects.work_due(now).delete()
+    Alert.objects.escalation_due(now).delete()
+    assert keda() == 0
+    assert seconds_until_due(now=now) == pytest.approx(hour.total_seconds())

@@ -77,8 +77,9 @@ def aws_client(
         retries={"total_max_attempts": 1, "mode": "standard"},
     )
     session = boto3.session.Session()
-    # endpoint_url=None lets boto3 read AWS_ENDPOINT_URL itself (tests point it at moto).
-    if endpoint_url is None and not os.environ.get("AWS_ENDPOINT_URL"):
+    # endpoint_url: the caller's setting (AWS_ENDPOINT_URL). boto3 also reads that variable
+    # from the environment; another endpoint (moto) serves whatever region it is given.
+    if not (endpoint_url or os.environ.get("AWS_ENDPOINT_URL")):
         check_region(session, service, region)
     return session.client(service, config=config, endpoint_url=endpoint_url)
 

@@ -33,6 +33,14 @@ class InboundInvalid(SosError):
     status = 400
 
 
+class SnsTimestampInvalid(SosError):
+    """An SNS message published more than an hour ago or more than 5 minutes ahead of our
+    clock (or with no readable Timestamp): a replay of a captured message, not SNS."""
+
+    code = "sns_timestamp_invalid"
+    status = 400
+
+
 class SnsUnavailable(SosError):
     """SNS could not be reached (signing certificate, SubscribeURL): SNS sends the message
     again later."""

@@ -88,7 +88,7 @@ def sms_replies_hint(source: str) -> bool:
     and the alert asks "safe / need help" (incidents' answers are other words: the link)."""
     from django.conf import settings
 
-    from modules.sos.answers import INCIDENT_SOURCES
+    from modules.sos.answers import AckKind, source_ack_kind
 
     configured = bool(settings.SOS_SNS_TOPIC_ARNS or settings.SOS_TWILIO_AUTH_TOKEN)
-    return configured and source.split(":", 1)[0].strip().lower() not in INCIDENT_SOURCES
+    return configured and source_ack_kind(source) == AckKind.SAFETY

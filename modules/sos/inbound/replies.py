@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -327,3 +328,41 @@ def inbound_email_apply(*, provider: str, message_id: str, mail: ReceivedMail) -
             outcome=result.outcome,
         )
         return _finish(record, result)
+
+
+UNTIMED_PROVIDER = "twilio"  # its signature has no timestamp: its rows are never pruned
+
+
+class InboundPrune(NamedTuple):
+    deleted: int
+    older_than_days: int  # the retention applied
+
+
+def inbound_messages_prune(
+    *, older_than_days: int | None = None, now: datetime | None = None, chunk: int = 1000
+) -> InboundPrune:
+    """Delete inbound log rows older than `older_than_days` (default:
+    SOS_INBOUND_RETENTION_DAYS); returns how many went and the retention applied. Raises
+    ValueError for less than a day.
+
+    At least a day is kept whatever is asked: a message SNS may still deliver (inbound/sns.py
+    MAX_AGE_S) must find its row, or a redelivery would apply twice. Twilio's rows are kept:
+    X-Twilio-Signature signs no time, so a captured request stays valid, and only its row stops
+    a replay. The alert's own `reply` events stay.
+    """
+    days = settings.SOS_INBOUND_RETENTION_DAYS if older_than_days is None else older_than_days
+    if days < 1:
+        raise ValueError("The inbound log is kept at least 1 day (the SNS replay window).")
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted = 0
+    while True:
+        ids = list(
+            InboundMessage.objects.filter(received_at__lt=cutoff)
+            .exclude(provider=UNTIMED_PROVIDER)
+            .order_by()
+            .values_list("pk", flat=True)[:chunk]
+        )
+        if not ids:
+            return InboundPrune(deleted, days)
+        InboundMessage.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)

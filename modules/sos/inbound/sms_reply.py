@@ -35,7 +35,10 @@ def sms_reply_send(*, to: str, text: str, origination: str = "") -> bool:
     client = None
     try:
         client = aws_client(
-            "sns", region=settings.SOS_AWS_REGION, timeout=settings.SOS_SEND_TIMEOUT_S
+            "sns",
+            region=settings.SOS_AWS_REGION,
+            timeout=settings.SOS_SEND_TIMEOUT_S,
+            endpoint_url=settings.AWS_ENDPOINT_URL,
         )
         client.publish(
             PhoneNumber=normalize_phone(to),

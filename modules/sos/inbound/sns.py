@@ -5,6 +5,13 @@ some of the message's fields, which differ for notifications and (un)subscriptio
 confirmations. The signing certificate is fetched from SigningCertURL, which must be https on
 an SNS host (`host_pattern`), through the egress policy, bounded, and cached per URL (SNS
 rotates certificates by publishing them under a new URL). Django-free.
+
+A signed message is accepted only near its Timestamp (MAX_AGE_S old, MAX_AHEAD_S ahead): a
+captured notification replayed later would otherwise verify for as long as its certificate
+is valid, after the dedup records of InboundMessage are gone (AWS's guidance for HTTP(S)
+endpoints). SNS keeps a message's Timestamp across its retries, which a delivery policy can
+spread over at most an hour, so MAX_AGE_S (an hour and the clock slack) refuses no genuine
+retry.
 """
 
 from __future__ import annotations
@@ -19,7 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from modules.sos.inbound.errors import InboundInvalid, SignatureInvalid, SnsUnavailable
+from modules.sos.inbound.errors import (
+    InboundInvalid,
+    SignatureInvalid,
+    SnsTimestampInvalid,
+    SnsUnavailable,
+)
 from portal import jsondepth
 from portal.egress import EgressPolicy, http_request
 
@@ -38,6 +50,10 @@ CERT_MAX_BYTES = 16_384  # an SNS certificate PEM is about 2 KB
 CERT_CACHE_SIZE = 16
 CERT_CACHE_S = 24 * 3600.0
 CERT_FAILURE_TTL_S = 30.0  # as long as the Retry-After the 503 asks SNS to wait
+MAX_AHEAD_S = 300.0  # clocks differ
+# The last retry of a full-hour delivery policy can land just past 3600 s (and SNS does not
+# retry a 400): the same slack as for clocks ahead.
+MAX_AGE_S = 3600.0 + MAX_AHEAD_S
 _CERT_PATH = re.compile(r"/SimpleNotificationService-[A-Za-z0-9]+\.pem")
 
 
@@ -96,6 +112,32 @@ def canonical_string(message: SnsMessage) -> bytes:
         if name in message.fields:
             parts.append(f"{name}\n{message.fields[name]}\n")
     return "".join(parts).encode("utf-8")
+
+
+def check_timestamp(message: SnsMessage, now: datetime) -> None:
+    """Raises SnsTimestampInvalid unless the message was published within MAX_AGE_S before
+    `now` (and at most MAX_AHEAD_S after it)."""
+    raw = message.fields["Timestamp"]
+    try:
+        published = datetime.fromisoformat(raw)
+    except ValueError:
+        published = None
+    if published is None or published.tzinfo is None:
+        raise SnsTimestampInvalid(
+            "The SNS message Timestamp is not an ISO 8601 UTC time.",
+            details={"timestamp": raw[:40]},
+        )
+    age_s = (now - published).total_seconds()
+    if age_s > MAX_AGE_S or age_s < -MAX_AHEAD_S:
+        raise SnsTimestampInvalid(
+            "The SNS message was published too long ago or in the future: refused as a replay.",
+            details={
+                "timestamp": raw[:40],
+                "age_s": round(age_s),
+                "max_age_s": int(MAX_AGE_S),
+                "max_ahead_s": int(MAX_AHEAD_S),
+            },
+        )
 
 
 def check_sns_url(url: str, host_pattern: str, what: str) -> None:
@@ -181,7 +223,8 @@ def verify_sns_message(
     policy: EgressPolicy | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Raises SignatureInvalid unless SNS signed `message` (or SnsUnavailable)."""
+    """Raises SignatureInvalid unless SNS signed `message` (or SnsUnavailable), then
+    SnsTimestampInvalid unless it was published near `now`."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -213,6 +256,7 @@ def verify_sns_message(
         key.verify(signature, canonical_string(message), padding.PKCS1v15(), digest)
     except InvalidSignature:
         raise SignatureInvalid("The SNS message signature does not verify.") from None
+    check_timestamp(message, now)
 
 
 def confirm_subscription(

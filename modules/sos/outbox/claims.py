@@ -87,9 +87,7 @@ def claim_due(*, now: datetime, limit: int) -> list[Job]:
     # no further sort key, so a backlog of thousands is not sorted on every claim (the
     # planner's row counts lag behind a large alert just raised). Rows of an alert closed
     # meanwhile are cancelled below; closing an alert cancels its pending rows anyway.
-    due = Delivery.objects.filter(state=State.PENDING, next_attempt_at__lte=now).order_by(
-        "priority", "next_attempt_at"
-    )
+    due = Delivery.objects.due(now).order_by("priority", "next_attempt_at")
     if connection.vendor == "postgresql":
         claimed = claim_rows(now=now, limit=limit, token=token, lease_until=changes["lease_until"])
         if not claimed:
@@ -149,7 +147,7 @@ def requeue_expired_leases(*, now: datetime, skip: Collection[int] = ()) -> int:
     cutoff = now - timedelta(seconds=SEND_MARGIN_S)
     expired = retry_if_locked(
         lambda: list(
-            Delivery.objects.filter(state=State.SENDING, lease_until__lte=cutoff)
+            Delivery.objects.lease_expired(cutoff)
             .exclude(id__in=list(skip))
             .values_list("id", "alert_id", "attempts", "alert__status", "contact_name", "kind")[
                 :500

@@ -38,6 +38,7 @@ from modules.sos.outbox.claims import (
 from modules.sos.outbox.governor import governor_wait  # rate governor
 from modules.sos.outbox.job import Job
 from modules.sos.outbox.leases import (
+    SEND_MARGIN_S,
     check_lease_settings,
     claim_rounds,
     lease_covers_send,
@@ -57,6 +58,10 @@ EMPTY_CLAIM_PAUSE_S = 0.25
 # whatever the backlog.
 RECLAIM_S = 0.5
 ESCALATE_S = 5.0
+# A write waits this long at most for the other running sends' outcomes, so that one statement
+# writes several (a statement costs the database more than the rows it writes); the send
+# threads wait for it anyway, so the doubles a crash can cause stay the sends in flight.
+WRITE_GATHER_S = 0.010
 
 
 def default_channels() -> ChannelSet:
@@ -77,6 +82,7 @@ def default_channels() -> ChannelSet:
                 region=region,
                 timeout=timeout,
                 configuration_set=settings.SOS_SES_CONFIGURATION_SET,
+                endpoint_url=settings.AWS_ENDPOINT_URL,
             )
         backend = settings.EMAIL_BACKEND if choice == "default" else choice
         return DjangoEmailChannel(
@@ -91,6 +97,7 @@ def default_channels() -> ChannelSet:
                 timeout=timeout,
                 sender_id=settings.SOS_SMS_SENDER_ID,
                 max_segments=settings.SOS_SMS_MAX_SEGMENTS,
+                endpoint_url=settings.AWS_ENDPOINT_URL,
             ),
             "webhook": lambda: WebhookChannel(timeout=timeout, policy=get_policy()),
             "apprise": lambda: AppriseChannel(timeout=timeout, policy=get_policy()),
@@ -153,8 +160,9 @@ def _drain(pool: ThreadPoolExecutor, channels: ChannelSet, run: _Pass, report: P
     back expired leases every RECLAIM_S.
 
     Claims are refilled when half the claimed rounds are left, so the workers seldom wait on
-    the database. Outcomes are not held back to be batched: whatever outcomes have arrived are
-    written at once, and their threads wait for that before sending more (writeback.py).
+    the database. Outcomes are not held back to fill a batch: the outcomes that arrived are
+    written within WRITE_GATHER_S, and their threads wait for that before sending more
+    (writeback.py).
     Every turn first writes the outcomes already waiting, before anything else touches the
     database: a slow reclaim, escalation or claim must not outlast a finished send's lease.
     """
@@ -204,9 +212,12 @@ def _drain(pool: ThreadPoolExecutor, channels: ChannelSet, run: _Pass, report: P
                     inflight[future] = job
                     futures[(job.delivery_id, job.lease_token)] = future
             if inflight:
-                write_handed(
-                    handoff.take(timeout=EMPTY_CLAIM_PAUSE_S), inflight, futures, run.clock, report
+                handed = handoff.take(
+                    timeout=EMPTY_CLAIM_PAUSE_S,
+                    gather_s=WRITE_GATHER_S,
+                    enough=min(workers, len(inflight)),  # the sends that can be running
                 )
+                write_handed(handed, inflight, futures, run.clock, report)
             else:
                 drained = time.monotonic() - last_empty < EMPTY_CLAIM_PAUSE_S
                 if drained or not claiming:
@@ -329,27 +340,24 @@ def seconds_until_due(*, now: datetime | None = None) -> float | None:
     """When the next row becomes due (retry, lease expiry, reminder or escalation step); None if
     nothing waits."""
     now = now or timezone.now()
-    candidates = [
-        Delivery.objects.filter(state=State.PENDING, alert__status=Alert.Status.OPEN)
-        .order_by("next_attempt_at")
-        .values_list("next_attempt_at", flat=True),
-        Delivery.objects.filter(state=State.SENDING)
-        .order_by("lease_until")
-        .values_list("lease_until", flat=True),
-        Alert.objects.filter(
-            status=Alert.Status.OPEN,
-            escalation_status="",  # scheduled before plans: outbox/escalation.py adopts them
-            require_ack=True,
-            next_reminder_at__isnull=False,
-        )
-        .order_by("next_reminder_at")
-        .values_list("next_reminder_at", flat=True),
-        Alert.objects.filter(status=Alert.Status.OPEN, escalation_status="active")
-        .exclude(next_escalation_at=None)
-        .order_by("next_escalation_at")
-        .values_list("next_escalation_at", flat=True),
-    ]
-    times = [t for t in retry_if_locked(lambda: [q.first() for q in candidates]) if t]
+    # The rows claim_due, requeue_expired_leases and alerts_escalate_due take once due; an
+    # expired lease is handed back SEND_MARGIN_S after its end.
+    fields = {
+        "next_attempt_at": (Delivery.objects.pending(), 0.0),
+        "lease_until": (Delivery.objects.leased(), SEND_MARGIN_S),
+        "next_reminder_at": (Alert.objects.reminders_pending(), 0.0),
+        "next_escalation_at": (Alert.objects.escalation_pending(), 0.0),
+    }
+
+    def earliest() -> list[datetime]:
+        found = []
+        for name, (rows, after_s) in fields.items():
+            at = rows.order_by(name).values_list(name, flat=True).first()
+            if at is not None:
+                found.append(at + timedelta(seconds=after_s))
+        return found
+
+    times = retry_if_locked(earliest)
     if not times:
         return None
     return max(0.0, (min(times) - now).total_seconds())

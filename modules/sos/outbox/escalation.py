@@ -43,11 +43,7 @@ def alerts_escalate_due(*, now: datetime) -> int:
     retry_if_locked(lambda: _adopt(now))
     due = retry_if_locked(
         lambda: list(
-            Alert.objects.filter(
-                status=Alert.Status.OPEN,
-                escalation_status=EscalationStatus.ACTIVE,
-                next_escalation_at__lte=now,
-            )
+            Alert.objects.escalation_steps_due(now)
             .order_by("next_escalation_at")
             .values_list("id", "next_escalation_at", "escalation_step", "escalation_waves")[:BATCH]
         )
@@ -70,12 +66,7 @@ def alerts_escalate_due(*, now: datetime) -> int:
 def _adopt(now: datetime) -> None:
     """Alerts whose reminders were scheduled without a plan (before plans existed, or written
     directly) take up their plan where their counters stand."""
-    orphans = Alert.objects.filter(
-        status=Alert.Status.OPEN,
-        escalation_status="",
-        require_ack=True,
-        next_reminder_at__lte=now,
-    ).select_related("escalate_to")[:BATCH]
+    orphans = Alert.objects.reminders_due(now).select_related("escalate_to")[:BATCH]
     for alert in orphans:
         steps = alert_steps(alert)
         number, waves = 1, alert.reminders_sent

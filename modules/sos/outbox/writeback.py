@@ -2,11 +2,12 @@
 
 A send thread hands its outcome over as soon as its send returns and waits until the outcome
 is written before it takes its next job, so a crash of the worker re-sends at most one send per
-thread: the sends in flight. The coordinating thread writes whatever outcomes are waiting in
-one transaction (outcomes.py), so the cost of a commit is shared when many sends return at
-once, and no outcome waits for a batch to fill. When that batch write fails for good, each
-outcome is written on its own; when the pass stops on an error, the outcomes of the sends still
-running are written until their leases end.
+thread: the sends in flight. The coordinating thread writes the outcomes waiting in one
+transaction (outcomes.py), after a few milliseconds at most for the other running sends, so the
+cost of a statement is shared by the sends that finish together, and no outcome waits for a
+batch to fill. When that batch write fails for good, each outcome is written on its own; when
+the pass stops on an error, the outcomes of the sends still running are written until their
+leases end.
 """
 
 from __future__ import annotations
@@ -41,15 +42,27 @@ class Handoff:
         if not self._closed.is_set():
             written.wait(wait_s)
 
-    def take(self, *, timeout: float) -> list[tuple[Outcome, threading.Event]]:
-        """In the coordinating thread: the outcomes waiting, after at most `timeout` for one."""
+    def take(
+        self, *, timeout: float, gather_s: float = 0.0, enough: int = 1
+    ) -> list[tuple[Outcome, threading.Event]]:
+        """In the coordinating thread: the outcomes waiting, after at most `timeout` for one;
+        then up to `gather_s` more for others, until `enough` are here."""
         try:
             items = [self._queue.get(timeout=timeout)]
         except queue.Empty:
             return []
+        until = time.monotonic() + gather_s
         while True:
             try:
                 items.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            left = until - time.monotonic()
+            if len(items) >= enough or left <= 0:
+                return items
+            try:
+                items.append(self._queue.get(timeout=left))
             except queue.Empty:
                 return items
 

@@ -57,7 +57,8 @@ def moto_server() -> Iterator[MotoServer]:
 
 @pytest.fixture
 def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, settings: Any) -> MotoServer:
-    """moto's SES and SNS at AWS_ENDPOINT_URL, fresh for each test, with a verified sender."""
+    """moto's SES and SNS at AWS_ENDPOINT_URL (setting and environment), fresh for each test,
+    with a verified sender."""
     import boto3
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
@@ -67,6 +68,7 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, settings: Any)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     settings.SOS_AWS_REGION = "us-east-1"
+    settings.AWS_ENDPOINT_URL = moto_server.url  # the SOS clients; the env var: boto3 here
     moto_server.reset()
     boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=SENDER)
     return moto_server

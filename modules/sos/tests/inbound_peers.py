@@ -132,7 +132,7 @@ class FakeSns:
         message = {
             "MessageId": str(uuid.uuid4()),
             "TopicArn": TOPIC,
-            "Timestamp": "2026-12-07T09:00:00.000Z",
+            "Timestamp": sns_timestamp(),
             "SignatureVersion": version,
             "SigningCertURL": f"{self.base}/SimpleNotificationService-{version}.pem",
             **fields,
@@ -180,6 +180,12 @@ def sns_peer(
     sns.cert_cache.clear()
     fake_sns.paths.clear()
     return fake_sns
+
+
+def sns_timestamp(age: dt.timedelta = dt.timedelta(0)) -> str:
+    """The Timestamp of a message SNS published `age` ago, written as SNS writes it."""
+    published = dt.datetime.now(dt.UTC) - age
+    return published.strftime("%Y-%m-%dT%H:%M:%S.") + f"{published.microsecond // 1000:03d}Z"
 
 
 def post_sns(client: Any, message: dict | bytes) -> Any:

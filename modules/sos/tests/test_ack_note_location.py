@@ -131,7 +131,7 @@ def test_a_safety_alert_asks_safe_or_need_help(delivery):
     assert 'value="on_it"' not in page
 
 
-@pytest.mark.parametrize("source", ["netprobe", "pagerduty:db-primary", "integration:grafana"])
+@pytest.mark.parametrize("source", ["netprobe", "pagerduty:db-primary"])
 def test_an_incident_alert_asks_on_it_or_cant_help(make_contact, source):
     make_contact("Ann", email="ann@example.com", groups=["oncall"])
     alert = services.alert_raise(

@@ -5,6 +5,7 @@ lease) and not before."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -59,7 +60,8 @@ def test_the_probe_passes_on_a_fresh_heartbeat_and_fails_on_a_stale_or_missing_o
     os.utime(path, (old, old))
     stale = probe(path, 60)
     assert stale.returncode == 1
-    assert "61 s old (limit 60 s)" in stale.stderr
+    # 61 s, or more when the probe's start-up is slow on a loaded machine.
+    assert re.search(r"\b6[1-9] s old \(limit 60 s\)", stale.stderr), stale.stderr
 
 
 def test_the_probe_starts_no_django(tmp_path: Path) -> None:

@@ -136,9 +136,9 @@ def no_aws_credentials(monkeypatch, tmp_path):
 
 
 def test_missing_aws_credentials_fail_sms_at_once_without_blaming_the_number(
-    make_contact, moto_server, monkeypatch, no_aws_credentials, dispatch
+    make_contact, moto_server, no_aws_credentials, dispatch, settings
 ):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    settings.AWS_ENDPOINT_URL = moto_server.url
     make_contact("Ann", phone="+15555550100", groups=["ops"])
     alert = services.alert_raise(message="Fire", groups=["ops"]).alert
     dispatch()
@@ -149,8 +149,8 @@ def test_missing_aws_credentials_fail_sms_at_once_without_blaming_the_number(
     assert moto_server.sent_sms() == []
 
 
-def test_a_region_aws_does_not_have_fails_at_once(make_contact, dispatch, settings, monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def test_a_region_aws_does_not_have_fails_at_once(make_contact, dispatch, settings):
+    settings.AWS_ENDPOINT_URL = None
     settings.SOS_AWS_REGION = "moon-central-1"
     make_contact("Ann", phone="+15555550100", groups=["ops"])
     alert = services.alert_raise(message="Fire", groups=["ops"]).alert

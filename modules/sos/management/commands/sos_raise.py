@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 
@@ -30,7 +31,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--lat", type=float)
         parser.add_argument("--lon", type=float)
-        parser.add_argument("--require-ack", action="store_true")
+        parser.add_argument(
+            "--require-ack",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="Neither: the groups' default escalation policy applies. --no-require-ack: "
+            "no answers asked, no group's policy.",
+        )
         parser.add_argument("--dedup-key")
         parser.add_argument("--idempotency-key")
         parser.add_argument("--user", help="Username recorded as the raiser.")

@@ -124,11 +124,11 @@ Pass (dict "value" .Values.worker.enabled "key" "worker" "ctx" $).
 {{- end }}
 
 {{/*
-"true" when the prune CronJob is rendered: prune.enabled, and a module with something to prune
-(sos keeps its history).
+"true" when the prune CronJob is rendered: prune.enabled, and not a vantage (which stores
+nothing).
 */}}
 {{- define "portal.prune.enabled" -}}
-{{- if and .Values.prune.enabled (ne .Values.module "sos") (not (include "portal.vantage" .)) }}true{{ end }}
+{{- if and .Values.prune.enabled (not (include "portal.vantage" .)) }}true{{ end }}
 {{- end }}
 
 {{- define "portal.icmp.enabled" -}}
@@ -369,10 +369,12 @@ The work due now, for KEDA's PostgreSQL scaler (worker-keda.yaml): the deliverie
 requeue_expired_leases (modules/sos/outbox/claims.py) would take (the claim has no join on the
 alert: a due row of an alert closed meanwhile is claimed and cancelled, work too), plus the open
 alerts whose reminder or escalation step is due (alerts_escalate_due,
-modules/sos/outbox/escalation.py), which re-queue deliveries only once a worker runs.
+modules/sos/outbox/escalation.py), which re-queue deliveries only once a worker runs. The
+querysets in modules/sos/models.py (work_due, escalation_due) define these rows;
+tests/ops/test_keda_query.py holds this SQL to them.
 */}}
 {{- define "portal.worker.dueQuery" -}}
-SELECT (SELECT COUNT(*) FROM sos_delivery WHERE (state = 'pending' AND next_attempt_at <= NOW()) OR (state = 'sending' AND lease_until < NOW())) + (SELECT COUNT(*) FROM sos_alert WHERE status = 'open' AND ((escalation_status = '' AND require_ack AND next_reminder_at <= NOW()) OR (escalation_status = 'active' AND next_escalation_at <= NOW())))
+SELECT (SELECT COUNT(*) FROM sos_delivery WHERE (state = 'pending' AND next_attempt_at <= NOW()) OR (state = 'sending' AND lease_until <= NOW())) + (SELECT COUNT(*) FROM sos_alert WHERE status = 'open' AND ((escalation_status = '' AND require_ack AND next_reminder_at <= NOW()) OR (escalation_status = 'active' AND next_escalation_at <= NOW())))
 {{- end }}
 
 {{/*
