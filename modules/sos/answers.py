@@ -23,7 +23,7 @@ Answer = Delivery.Answer
 NOTE_MAX = 500
 ACCURACY_MAX_M = 100_000.0  # beyond 100 km a position says nothing about where someone is
 # Sources whose alerts page responders about an incident, not people about their safety:
-# "netprobe" (modules/netprobe/monitoring.py, certexpiry.py) and "pagerduty:<integration>"
+# "netprobe" (modules/netprobe/transitions.py, certexpiry.py) and "pagerduty:<integration>"
 # (integration_models.SOURCE_PREFIX).
 INCIDENT_SOURCES = frozenset({"netprobe", "pagerduty"})
 
